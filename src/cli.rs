@@ -1,0 +1,122 @@
+//! The subcommands behind `accessbot …`; `main.rs` only parses and dispatches.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+
+use crate::clock::SystemClock;
+use crate::config::{self, redact_url, Config, ProcessEnv};
+use crate::startup::{shutdown_signal, Application};
+
+fn load(path: Option<&Path>) -> Result<Config, ExitCode> {
+    let path = config::resolve_path(path);
+    Config::load(path.as_deref(), &ProcessEnv).map_err(|e| {
+        eprintln!("accessbot: the configuration is not valid:");
+        for p in e.problems() {
+            eprintln!("  ✗ {p}");
+        }
+        ExitCode::from(1)
+    })
+}
+
+/// `accessbot serve`
+pub async fn serve(path: Option<&Path>) -> ExitCode {
+    crate::telemetry::init();
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let missing = config.missing_secrets();
+    if !missing.is_empty() {
+        eprintln!("accessbot: cannot start, secrets are missing:");
+        for m in missing {
+            eprintln!("  ✗ {m}");
+        }
+        return ExitCode::from(1);
+    }
+    let app = match Application::build(config, Arc::new(SystemClock)).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("accessbot: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    match app.run_until(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("accessbot: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `accessbot migrate`
+pub async fn migrate(path: Option<&Path>) -> ExitCode {
+    crate::telemetry::init();
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let url = config.database.url.expose_secret();
+    let result = async {
+        let store = crate::store::connect(url, 1).await?;
+        store.migrate().await?;
+        anyhow::Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            println!("database {} is up to date", redact_url(url));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("accessbot: migrating {} failed: {e:#}", redact_url(url));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `accessbot check` (offline)
+pub fn check(path: Option<&Path>) -> ExitCode {
+    let resolved = config::resolve_path(path);
+    let config = match Config::load(resolved.as_deref(), &ProcessEnv) {
+        Ok(c) => c,
+        Err(e) => {
+            for p in e.problems() {
+                println!("✗ {p}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    let missing = config.missing_secrets();
+    for m in &missing {
+        println!("✗ {m}");
+    }
+    if !missing.is_empty() {
+        return ExitCode::from(1);
+    }
+    let names: Vec<String> = config
+        .profiles
+        .iter()
+        .map(|p| {
+            format!(
+                "{} ({}, ≤ {})",
+                p.display_name(),
+                p.attribute,
+                crate::domain::profile::format_duration(p.max_duration)
+            )
+        })
+        .collect();
+    println!(
+        "✓ config {} is valid: {} profile(s): {}",
+        resolved
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(environment only)".into()),
+        names.len(),
+        names.join(", ")
+    );
+    ExitCode::SUCCESS
+}

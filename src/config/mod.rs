@@ -1,0 +1,223 @@
+//! Typed configuration: a TOML file, then environment overrides, validated
+//! as a whole so that every problem is reported at once, each naming its key.
+
+mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::domain::Profile;
+
+pub use validate::ConfigErrors;
+
+/// Where the config file is looked for when neither `--config` nor
+/// `ACCESSBOT_CONFIG` names one.
+pub const DEFAULT_CONFIG_PATH: &str = "config/accessbot.toml";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub slack: SlackConfig,
+    pub tailscale: TailscaleConfig,
+    pub requests: RequestsConfig,
+    pub worker: WorkerConfig,
+    pub profiles: Vec<Profile>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub public_url: Option<Url>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// May hold a password: print it with [`redact_url`].
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    pub api_url: Url,
+    pub socket_mode: bool,
+    /// The slash command the generated manifest declares.
+    pub command: String,
+    pub signing_secret: Option<SecretString>,
+    pub bot_token: Option<SecretString>,
+    pub app_token: Option<SecretString>,
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TailscaleConfig {
+    pub api_url: Url,
+    pub tailnet: String,
+    pub auth: Option<TailscaleAuth>,
+    pub request_timeout: Duration,
+    pub device_cache_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum TailscaleAuth {
+    ApiKey(SecretString),
+    OAuth {
+        client_id: String,
+        client_secret: SecretString,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestsConfig {
+    pub pending_timeout: Duration,
+    pub remind_after: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub enabled: bool,
+    pub poll_interval: Duration,
+    pub reconcile_interval: Duration,
+}
+
+/// Where config comes from besides the file: the process environment in
+/// production, a map in tests.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment; empty values count as unset.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl<const N: usize> Env for [(&str, &str); N] {
+    fn var(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(#[from] ConfigErrors),
+}
+
+impl LoadError {
+    /// One line per problem, for printing.
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            Self::Invalid(e) => e.0.clone(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+/// Resolves which file to read: an explicit path, else the default when it exists.
+pub fn resolve_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => {
+            let default = Path::new(DEFAULT_CONFIG_PATH);
+            default.exists().then(|| default.to_path_buf())
+        }
+    }
+}
+
+impl Config {
+    /// Load from a file (if any) and the given environment.
+    pub fn load(path: Option<&Path>, env: &dyn Env) -> Result<Self, LoadError> {
+        let (text, path) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).map_err(|source| LoadError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?,
+                p.to_path_buf(),
+            ),
+            None => (String::new(), PathBuf::from("(no config file)")),
+        };
+        Self::from_toml(&text, env).map_err(|e| match e {
+            LoadError::Parse { message, .. } => LoadError::Parse { path, message },
+            other => other,
+        })
+    }
+
+    /// Parse TOML text and apply the environment.
+    pub fn from_toml(text: &str, env: &dyn Env) -> Result<Self, LoadError> {
+        let mut unknown = Vec::new();
+        let de = toml::Deserializer::parse(text).map_err(|e| LoadError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        let raw: raw::RawConfig = serde_ignored::deserialize(de, |path| {
+            unknown.push(path.to_string());
+        })
+        .map_err(|e| LoadError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        Ok(validate::validate(raw, env, unknown)?)
+    }
+
+    /// Secrets `serve` cannot run without, by the variable that provides them.
+    pub fn missing_secrets(&self) -> Vec<String> {
+        let mut missing = Vec::new();
+        if self.slack.bot_token.is_none() {
+            missing.push(
+                "SLACK_BOT_TOKEN is not set (slack.bot_token): the Slack bot token, xoxb-…".into(),
+            );
+        }
+        if self.slack.socket_mode {
+            if self.slack.app_token.is_none() {
+                missing.push("SLACK_APP_TOKEN is not set (slack.app_token): Socket Mode needs an app-level token, xapp-…".into());
+            }
+        } else if self.slack.signing_secret.is_none() {
+            missing.push("SLACK_SIGNING_SECRET is not set (slack.signing_secret): needed to verify requests from Slack".into());
+        }
+        if self.tailscale.auth.is_none() {
+            missing.push("TAILSCALE_API_KEY, or TAILSCALE_OAUTH_CLIENT_ID and TAILSCALE_OAUTH_CLIENT_SECRET, are not set: needed to call the Tailscale API".into());
+        }
+        missing
+    }
+
+    pub fn profile(&self, attribute: &str) -> Option<&Profile> {
+        self.profiles
+            .iter()
+            .find(|p| p.attribute.as_str() == attribute)
+    }
+}
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,202 @@
+//! An access request and its state machine.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{AttributeKey, AttributeValue, NodeId, Reason, RequestId, SlackUserId};
+
+/// Where a request is in its life.
+///
+/// `pending → approved → active → expired | revoked`,
+/// `pending → denied | cancelled | timed_out`, `approved → failed`
+/// (and `active → failed` when reconciliation finds the device gone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Pending,
+    Approved,
+    Active,
+    Expired,
+    Revoked,
+    Denied,
+    Cancelled,
+    TimedOut,
+    Failed,
+}
+
+impl RequestStatus {
+    pub const ALL: [RequestStatus; 9] = [
+        Self::Pending,
+        Self::Approved,
+        Self::Active,
+        Self::Expired,
+        Self::Revoked,
+        Self::Denied,
+        Self::Cancelled,
+        Self::TimedOut,
+        Self::Failed,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Active => "active",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::Denied => "denied",
+            Self::Cancelled => "cancelled",
+            Self::TimedOut => "timed_out",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// No transition leaves a terminal state.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Self::Expired
+                | Self::Revoked
+                | Self::Denied
+                | Self::Cancelled
+                | Self::TimedOut
+                | Self::Failed
+        )
+    }
+
+    /// The state machine: is `self → to` allowed?
+    pub fn can_become(&self, to: RequestStatus) -> bool {
+        use RequestStatus::*;
+        matches!(
+            (self, to),
+            (Pending, Approved | Denied | Cancelled | TimedOut)
+                | (Approved, Active | Failed)
+                | (Active, Expired | Revoked | Failed)
+        )
+    }
+
+    /// `self → to` as a checked step.
+    pub fn transition(&self, to: RequestStatus) -> Result<RequestStatus, InvalidTransition> {
+        if self.can_become(to) {
+            Ok(to)
+        } else {
+            Err(InvalidTransition { from: *self, to })
+        }
+    }
+}
+
+impl fmt::Display for RequestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a request cannot go from {from} to {to}")]
+pub struct InvalidTransition {
+    pub from: RequestStatus,
+    pub to: RequestStatus,
+}
+
+/// The device as it was when requested: what the approver was shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSnapshot {
+    pub node_id: NodeId,
+    pub name: String,
+    /// The owner's login for a personal device; empty for a tagged one.
+    pub owner: String,
+    pub tags: Vec<String>,
+    pub os: String,
+    pub addresses: Vec<String>,
+}
+
+/// One access request.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccessRequest {
+    pub id: RequestId,
+    pub requester: SlackUserId,
+    /// The requester's Slack e-mail when known (for comments and audit).
+    pub requester_email: Option<String>,
+    /// The profile's attribute key at request time.
+    pub attribute: AttributeKey,
+    /// The value that will be set, captured from the profile at request time.
+    pub value: AttributeValue,
+    pub device: DeviceSnapshot,
+    pub duration: Duration,
+    /// Who was asked to decide; `None` when no approval is needed.
+    pub approver: Option<SlackUserId>,
+    pub reason: Reason,
+    pub status: RequestStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub decided_by: Option<SlackUserId>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub failure_reason: Option<String>,
+}
+
+impl AccessRequest {
+    /// When access ends if approved at `decided_at`.
+    pub fn expiry_from(&self, decided_at: DateTime<Utc>) -> DateTime<Utc> {
+        decided_at + chrono::Duration::from_std(self.duration).unwrap_or(chrono::Duration::zero())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestStatus::*;
+    use super::*;
+
+    const ALLOWED: &[(RequestStatus, RequestStatus)] = &[
+        (Pending, Approved),
+        (Pending, Denied),
+        (Pending, Cancelled),
+        (Pending, TimedOut),
+        (Approved, Active),
+        (Approved, Failed),
+        (Active, Expired),
+        (Active, Revoked),
+        (Active, Failed),
+    ];
+
+    #[test]
+    fn every_pair_of_states_is_allowed_exactly_when_listed() {
+        for from in RequestStatus::ALL {
+            for to in RequestStatus::ALL {
+                let expected = ALLOWED.contains(&(from, to));
+                assert_eq!(from.can_become(to), expected, "{from} → {to}");
+                match from.transition(to) {
+                    Ok(s) => assert_eq!(s, to),
+                    Err(e) => {
+                        assert!(!expected);
+                        assert_eq!(e, InvalidTransition { from, to });
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn terminal_states_have_no_way_out() {
+        for s in RequestStatus::ALL {
+            let has_exit = RequestStatus::ALL.iter().any(|t| s.can_become(*t));
+            assert_eq!(s.is_terminal(), !has_exit, "{s}");
+        }
+    }
+
+    #[test]
+    fn statuses_round_trip_their_names() {
+        for s in RequestStatus::ALL {
+            assert_eq!(RequestStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(RequestStatus::parse("approve"), None);
+    }
+}

@@ -1,0 +1,13 @@
+//! accessbot: just-in-time, time-bound Tailscale access through Slack.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod slack;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod tailscale;
+pub mod telemetry;

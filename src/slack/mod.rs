@@ -1,0 +1,3 @@
+//! Everything that speaks Slack.
+
+pub mod signature;

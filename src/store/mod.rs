@@ -1,0 +1,323 @@
+//! Durable state: access requests, their audit trail, Slack message
+//! references and the job queue (outbox), on SQLite or PostgreSQL.
+//!
+//! The store never reads the clock: every time is passed in, so the worker
+//! and tests control time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{AccessRequest, NodeId, RequestId, RequestStatus, SlackUserId};
+
+pub mod connect;
+pub use connect::connect;
+
+/// Who caused an event: a Slack user, or accessbot itself (worker, timeouts).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    User(SlackUserId),
+    System,
+}
+
+impl Actor {
+    /// Stored form: a Slack user ID, or `system`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Actor::User(u) => u.as_str(),
+            Actor::System => "system",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Self {
+        SlackUserId::parse(raw)
+            .map(Actor::User)
+            .unwrap_or(Actor::System)
+    }
+}
+
+/// A change of status, applied only if the request is still in `from`.
+#[derive(Clone, Debug)]
+pub struct Transition {
+    pub id: RequestId,
+    pub from: RequestStatus,
+    pub to: RequestStatus,
+    pub actor: Actor,
+    pub at: DateTime<Utc>,
+    /// Free-form context for the audit event (e.g. Tailscale's error message).
+    pub detail: serde_json::Value,
+    /// Set `decided_by`/`decided_at` (approve, deny).
+    pub decided_by: Option<SlackUserId>,
+    /// Set `expires_at` (on activation).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Set `failure_reason` (on failure).
+    pub failure_reason: Option<String>,
+    /// Jobs enqueued in the same transaction: they exist iff the transition happened.
+    pub jobs: Vec<NewJob>,
+}
+
+impl Transition {
+    pub fn new(
+        id: RequestId,
+        from: RequestStatus,
+        to: RequestStatus,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            from,
+            to,
+            actor,
+            at,
+            detail: serde_json::Value::Null,
+            decided_by: None,
+            expires_at: None,
+            failure_reason: None,
+            jobs: Vec::new(),
+        }
+    }
+
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    pub fn decided_by(mut self, who: SlackUserId) -> Self {
+        self.decided_by = Some(who);
+        self
+    }
+
+    pub fn expires_at(mut self, at: DateTime<Utc>) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    pub fn failure(mut self, reason: impl Into<String>) -> Self {
+        self.failure_reason = Some(reason.into());
+        self
+    }
+
+    pub fn job(mut self, job: NewJob) -> Self {
+        self.jobs.push(job);
+        self
+    }
+}
+
+/// Which Slack message of a request a reference points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    ApproverDm,
+    RequesterDm,
+    ChannelPost,
+}
+
+impl MessageKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::ApproverDm => "approver_dm",
+            Self::RequesterDm => "requester_dm",
+            Self::ChannelPost => "channel_post",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::ApproverDm, Self::RequesterDm, Self::ChannelPost]
+            .into_iter()
+            .find(|k| k.as_str() == raw)
+    }
+}
+
+/// Where a posted message lives, so it can be edited with `chat.update`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    pub kind: MessageKind,
+    /// The conversation ID Slack answered with (`D…` for a DM).
+    pub channel: String,
+    pub ts: String,
+}
+
+/// An entry of a request's audit trail.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub request_id: RequestId,
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    /// `created`, or the new status for a transition, or another action name.
+    pub action: String,
+    pub detail: serde_json::Value,
+}
+
+/// What a job does; the worker dispatches on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobKind {
+    /// Set the attribute on the device (approved → active | failed).
+    Grant,
+    /// Remove (or shorten) the attribute after a revoke.
+    Revoke,
+    /// Send or refresh the Slack messages for the request's current state.
+    Notify { event: String },
+}
+
+/// A job to enqueue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewJob {
+    pub request_id: Option<RequestId>,
+    pub kind: JobKind,
+    pub run_at: DateTime<Utc>,
+}
+
+impl NewJob {
+    pub fn now(request_id: RequestId, kind: JobKind, at: DateTime<Utc>) -> Self {
+        Self {
+            request_id: Some(request_id),
+            kind,
+            run_at: at,
+        }
+    }
+}
+
+/// A claimed job, leased to one worker until `lease_until`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub request_id: Option<RequestId>,
+    pub kind: JobKind,
+    pub run_at: DateTime<Utc>,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub lease_until: DateTime<Utc>,
+}
+
+/// Selects requests to list.
+#[derive(Clone, Debug, Default)]
+pub struct RequestFilter {
+    pub requester: Option<SlackUserId>,
+    pub approver: Option<SlackUserId>,
+    pub statuses: Vec<RequestStatus>,
+    pub node_id: Option<NodeId>,
+    pub attribute: Option<String>,
+    pub created_since: Option<DateTime<Utc>>,
+    /// Only requests whose `expires_at` is at or before this time.
+    pub expires_before: Option<DateTime<Utc>>,
+    /// Only requests created at or before this time.
+    pub created_before: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The request is not in the expected state: someone else got there first.
+    #[error("request {id} is {current}, not {expected}")]
+    Conflict {
+        id: RequestId,
+        expected: RequestStatus,
+        current: RequestStatus,
+    },
+    #[error("request {0} not found")]
+    NotFound(RequestId),
+    #[error(transparent)]
+    InvalidTransition(#[from] crate::domain::InvalidTransition),
+    #[error("request {0} already exists")]
+    Duplicate(RequestId),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The one interface to durable state; SQLite and PostgreSQL implement it
+/// with identical behaviour (see the conformance tests).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is, for logs and `check`.
+    fn backend(&self) -> &'static str;
+
+    /// Cheap round trip for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Apply pending migrations (idempotent).
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Store a new request (its status must be `pending`, or `approved` for a
+    /// self-approval without confirmation), its `created` audit event, and
+    /// `jobs`, in one transaction.
+    async fn create_request(&self, req: &AccessRequest, jobs: &[NewJob]) -> Result<(), StoreError>;
+
+    async fn get_request(&self, id: RequestId) -> Result<Option<AccessRequest>, StoreError>;
+
+    /// Newest first.
+    async fn list_requests(&self, filter: &RequestFilter)
+        -> Result<Vec<AccessRequest>, StoreError>;
+
+    /// Compare-and-set `from → to`: succeeds for exactly one caller however
+    /// many race, appends the audit event and enqueues the jobs in the same
+    /// transaction, and returns the updated request. A request no longer in
+    /// `from` gives [`StoreError::Conflict`] with its current status.
+    async fn transition(&self, t: Transition) -> Result<AccessRequest, StoreError>;
+
+    /// Remember (or replace) where one of a request's messages lives.
+    async fn set_message_ref(&self, id: RequestId, msg: &MessageRef) -> Result<(), StoreError>;
+
+    async fn message_refs(&self, id: RequestId) -> Result<Vec<MessageRef>, StoreError>;
+
+    async fn append_audit(
+        &self,
+        id: RequestId,
+        at: DateTime<Utc>,
+        actor: &Actor,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError>;
+
+    /// Oldest first.
+    async fn audit_events(&self, id: RequestId) -> Result<Vec<AuditEvent>, StoreError>;
+
+    async fn enqueue(&self, job: &NewJob) -> Result<i64, StoreError>;
+
+    /// Lease up to `limit` jobs that are due (`run_at <= now`) and not leased
+    /// (or whose lease expired), to `worker` until `now + lease`. Each due job
+    /// is handed to one claimer at a time, across processes.
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
+
+    /// Done: the job is removed from the queue. False if the lease was lost.
+    async fn complete_job(&self, id: i64, worker: &str) -> Result<bool, StoreError>;
+
+    /// Failed: run again at `retry_at`, or give up (`None`: kept as dead
+    /// with its error). False if the lease was lost.
+    async fn fail_job(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError>;
+
+    /// Queue depth (due and not dead) and the `run_at` of the oldest due job.
+    async fn job_stats(&self, now: DateTime<Utc>) -> Result<JobStats, StoreError>;
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobStats {
+    pub due: i64,
+    pub dead: i64,
+    pub oldest_due: Option<DateTime<Utc>>,
+}
+
+pub type DynStore = Arc<dyn Store>;

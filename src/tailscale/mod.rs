@@ -1,0 +1,1 @@
+//! The Tailscale API: client, auth, device directory.
