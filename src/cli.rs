@@ -120,3 +120,74 @@ pub fn check(path: Option<&Path>) -> ExitCode {
     );
     ExitCode::SUCCESS
 }
+
+/// `accessbot audit [--since 7d] [--status s,…] [--format table|json|csv]`
+pub async fn audit(
+    path: Option<&Path>,
+    since: Option<&str>,
+    statuses: &[String],
+    format: &str,
+) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let format: crate::audit::Format = match format.parse() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("accessbot: --format: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let since = match since.map(humantime::parse_duration).transpose() {
+        Ok(d) => d.map(|d| {
+            chrono::Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+        }),
+        Err(e) => {
+            eprintln!("accessbot: --since: {e} (write e.g. 7d, 24h)");
+            return ExitCode::from(2);
+        }
+    };
+    let mut wanted = Vec::new();
+    for s in statuses
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match crate::domain::RequestStatus::parse(s) {
+            Some(st) => wanted.push(st),
+            None => {
+                let all: Vec<&str> = crate::domain::RequestStatus::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect();
+                eprintln!(
+                    "accessbot: --status: unknown status {s:?}; use one of {}",
+                    all.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let url = config.database.url.expose_secret();
+    let result = async {
+        let store = crate::store::connect(url, 2).await?;
+        let records = crate::audit::collect(&store, since, wanted).await?;
+        crate::audit::render(&records, format)
+    }
+    .await;
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "accessbot: audit export from {} failed: {e:#}",
+                redact_url(url)
+            );
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,17 +1,16 @@
 //! The HTTP router: Slack endpoints behind signature verification, health,
 //! readiness and metrics.
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 
-use crate::slack::signature;
+use crate::slack::{handlers, signature};
 use crate::state::AppState;
 
 /// Largest Slack request body accepted (Slack's own are far smaller).
@@ -19,10 +18,10 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let slack = Router::new()
-        .route("/slack/interactions", post(interactions))
-        .route("/slack/options", post(interactions))
-        .route("/slack/commands", post(commands))
-        .route("/slack/events", post(events))
+        .route("/slack/interactions", post(handlers::interactions))
+        .route("/slack/options", post(handlers::interactions))
+        .route("/slack/commands", post(handlers::commands))
+        .route("/slack/events", post(handlers::events))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             verify_slack_signature,
@@ -31,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(slack)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -83,33 +83,13 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn interactions(
-    State(_state): State<AppState>,
-    _headers: HeaderMap,
-    _body: Bytes,
-) -> Response {
-    StatusCode::OK.into_response()
-}
-
-async fn commands(State(_state): State<AppState>, _body: Bytes) -> Response {
-    StatusCode::OK.into_response()
-}
-
-#[derive(Deserialize)]
-struct EventEnvelope {
-    #[serde(rename = "type")]
-    kind: String,
-    challenge: Option<String>,
-}
-
-async fn events(body: Bytes) -> Response {
-    let Ok(envelope) = serde_json::from_slice::<EventEnvelope>(&body) else {
-        return (StatusCode::BAD_REQUEST, "not an Events API payload").into_response();
-    };
-    match (envelope.kind.as_str(), envelope.challenge) {
-        ("url_verification", Some(challenge)) => {
-            Json(serde_json::json!({ "challenge": challenge })).into_response()
-        }
-        _ => StatusCode::OK.into_response(),
-    }
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }

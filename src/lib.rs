@@ -1,13 +1,17 @@
 //! accessbot: just-in-time, time-bound Tailscale access through Slack.
 
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod flow;
 pub mod http;
+pub mod metrics;
 pub mod slack;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod tailscale;
 pub mod telemetry;
+pub mod worker;

@@ -22,6 +22,18 @@ enum Command {
     Migrate,
     /// Validate the config and say exactly what is wrong.
     Check,
+    /// Export requests with their full audit trail.
+    Audit {
+        /// Only requests created within this long (e.g. 7d, 24h).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only these statuses (comma-separated or repeated).
+        #[arg(long)]
+        status: Vec<String>,
+        /// table, json or csv.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
 }
 
 #[tokio::main]
@@ -32,5 +44,10 @@ async fn main() -> ExitCode {
         Command::Serve => accessbot::cli::serve(config).await,
         Command::Migrate => accessbot::cli::migrate(config).await,
         Command::Check => accessbot::cli::check(config),
+        Command::Audit {
+            since,
+            status,
+            format,
+        } => accessbot::cli::audit(config, since.as_deref(), &status, &format).await,
     }
 }

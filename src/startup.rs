@@ -1,5 +1,6 @@
 //! Builds the running service from a config: database, clients, router,
-//! listener. Tests use the same path with fakes behind the configured URLs.
+//! worker, listener. Tests use the same path with fakes behind the
+//! configured URLs.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,10 +9,16 @@ use std::sync::Arc;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::DynClock;
 use crate::config::{redact_url, Config};
-use crate::state::AppState;
+use crate::metrics::Metrics;
+use crate::slack::api::SlackApi;
+use crate::slack::people::People;
+use crate::state::{AppState, Inner};
+use crate::tailscale::{DeviceDirectory, TailscaleClient};
+use crate::worker::Worker;
 
 pub struct Application {
     listener: TcpListener,
@@ -19,7 +26,8 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to and migrates the database and binds the listen address.
+    /// Connects to and migrates the database, builds the API clients and
+    /// binds the listen address.
     pub async fn build(config: Config, clock: DynClock) -> anyhow::Result<Self> {
         let db_url = config.database.url.expose_secret().to_owned();
         let store = crate::store::connect(&db_url, config.database.max_connections)
@@ -29,10 +37,28 @@ impl Application {
             .migrate()
             .await
             .with_context(|| format!("cannot migrate database {}", redact_url(&db_url)))?;
+        let metrics = Metrics::new();
+        let slack = SlackApi::new(&config.slack, metrics.clone())?;
+        let tailscale = TailscaleClient::new(&config.tailscale)?;
+        let devices = DeviceDirectory::new(
+            tailscale.clone(),
+            config.tailscale.device_cache_ttl,
+            clock.clone(),
+        );
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-        let state = AppState::new(Arc::new(config), store, clock);
+        let state = AppState::new(Inner {
+            config: Arc::new(config),
+            store,
+            clock,
+            metrics,
+            people: People::new(slack.clone()),
+            slack,
+            tailscale,
+            devices,
+            wake: tokio::sync::Notify::new(),
+        });
         Ok(Self { listener, state })
     }
 
@@ -46,17 +72,32 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves; in-flight requests finish first.
+    /// Serves (and runs the worker, unless switched off) until `shutdown`
+    /// resolves; in-flight requests and the job in progress finish first.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = crate::http::router(self.state.clone());
-        tracing::info!(addr = %self.local_addr(), "accessbot listening");
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
+        let stop = CancellationToken::new();
+        let worker = self.state.config.worker.enabled.then(|| {
+            let worker = Worker::new(self.state.clone());
+            tokio::spawn(worker.run(stop.clone()))
+        });
+        tracing::info!(addr = %self.local_addr(), worker = worker.is_some(), "accessbot listening");
+        let stop_server = stop.clone();
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                stop_server.cancel();
+            })
             .await
-            .context("HTTP server failed")
+            .context("HTTP server failed");
+        stop.cancel();
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
+        served
     }
 }
 

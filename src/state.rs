@@ -2,9 +2,15 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use crate::clock::DynClock;
 use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::slack::api::SlackApi;
+use crate::slack::people::People;
 use crate::store::DynStore;
+use crate::tailscale::{DeviceDirectory, TailscaleClient};
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -13,15 +19,28 @@ pub struct Inner {
     pub config: Arc<Config>,
     pub store: DynStore,
     pub clock: DynClock,
+    pub metrics: Metrics,
+    pub slack: SlackApi,
+    pub people: People,
+    pub tailscale: TailscaleClient,
+    pub devices: DeviceDirectory,
+    /// Wakes the worker when a job was enqueued, so work starts at once
+    /// instead of at the next poll.
+    pub wake: Notify,
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, store: DynStore, clock: DynClock) -> Self {
-        Self(Arc::new(Inner {
-            config,
-            store,
-            clock,
-        }))
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Tell the worker there is work.
+    pub fn kick(&self) {
+        self.wake.notify_one();
     }
 }
 

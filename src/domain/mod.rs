@@ -2,6 +2,7 @@
 
 pub mod attribute;
 pub mod ids;
+pub mod policy;
 pub mod profile;
 pub mod reason;
 

@@ -1,0 +1,231 @@
+//! The jobs that change the tailnet: set the attribute on approval, remove
+//! (or shorten) it on revoke. Both run from the durable queue, so a crash
+//! or an outage delays them but never loses or doubles them.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{AccessRequest, RequestStatus};
+use crate::state::AppState;
+use crate::store::{Actor, JobKind, NewJob, RequestFilter, StoreError, Transition};
+use crate::tailscale::TailscaleError;
+use crate::worker::{JobError, JobRun};
+
+/// Tailscale keeps comments to 200 characters.
+pub const MAX_COMMENT: usize = 200;
+
+/// "accessbot: alice@example.com approved by bob@example.com: deploy hotfix 42"
+pub fn comment(requester: &str, approver: &str, reason: &str) -> String {
+    let text = if requester == approver {
+        format!("accessbot: {requester} self-approved: {reason}")
+    } else {
+        format!("accessbot: {requester} approved by {approver}: {reason}")
+    };
+    text.chars().take(MAX_COMMENT).collect()
+}
+
+/// The latest expiry among other active grants of the same attribute on the
+/// same device: access must never be shortened by another grant or revoke.
+async fn other_grants_until(
+    state: &AppState,
+    req: &AccessRequest,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let others = state
+        .store
+        .list_requests(&RequestFilter {
+            statuses: vec![RequestStatus::Active],
+            node_id: Some(req.device.node_id.clone()),
+            attribute: Some(req.attribute.as_str().to_owned()),
+            ..Default::default()
+        })
+        .await?;
+    Ok(others
+        .into_iter()
+        .filter(|o| o.id != req.id)
+        .filter_map(|o| o.expires_at)
+        .max())
+}
+
+fn ts_error(e: TailscaleError) -> JobError {
+    if e.is_transient() {
+        JobError::Retry {
+            error: e.to_string(),
+            after: e.retry_after(),
+        }
+    } else {
+        JobError::Permanent(e.to_string())
+    }
+}
+
+fn notify(req: &AccessRequest, event: &str, at: DateTime<Utc>) -> NewJob {
+    NewJob::now(
+        req.id,
+        JobKind::Notify {
+            event: event.into(),
+        },
+        at,
+    )
+}
+
+async fn person(state: &AppState, user: &crate::domain::SlackUserId) -> String {
+    match state.people.email_of(user).await {
+        Ok(Some(email)) => email,
+        _ => user.to_string(),
+    }
+}
+
+async fn fail(state: &AppState, req: &AccessRequest, why: &str) -> Result<(), JobError> {
+    let now = state.now();
+    let t = Transition::new(
+        req.id,
+        RequestStatus::Approved,
+        RequestStatus::Failed,
+        Actor::System,
+        now,
+    )
+    .failure(why)
+    .detail(serde_json::json!({ "error": why }))
+    .job(notify(req, "failed", now));
+    match state.store.transition(t).await {
+        Ok(_) | Err(StoreError::Conflict { .. }) => {}
+        Err(e) => {
+            return Err(JobError::Retry {
+                error: e.to_string(),
+                after: None,
+            })
+        }
+    }
+    state.metrics.grants.with_label_values(&["failed"]).inc();
+    state
+        .metrics
+        .request_outcome(req.attribute.as_str(), "failed");
+    tracing::warn!(request = %req.id, error = why, "grant failed");
+    Ok(())
+}
+
+/// approved → active: set the attribute until decision time + duration.
+pub async fn run_grant(state: &AppState, req: AccessRequest, run: JobRun) -> Result<(), JobError> {
+    if req.status != RequestStatus::Approved {
+        return Ok(()); // already done by an earlier run
+    }
+    let now = state.now();
+    let decided_at = req.decided_at.unwrap_or(req.updated_at);
+    let expires_at = req.expiry_from(decided_at);
+    if expires_at <= now {
+        return fail(
+            state,
+            &req,
+            "the approved time ran out before access could be granted",
+        )
+        .await;
+    }
+    let set_until = match other_grants_until(state, &req).await {
+        Ok(Some(other)) if other > expires_at => other,
+        Ok(_) => expires_at,
+        Err(e) => {
+            return Err(JobError::Retry {
+                error: e.to_string(),
+                after: None,
+            })
+        }
+    };
+    let requester = req
+        .requester_email
+        .clone()
+        .unwrap_or_else(|| req.requester.to_string());
+    let approver = match &req.decided_by {
+        Some(u) if u == &req.requester => requester.clone(),
+        Some(u) => person(state, u).await,
+        None => "accessbot".into(),
+    };
+    let text = comment(&requester, &approver, req.reason.as_str());
+    let result = state
+        .tailscale
+        .set_attribute(
+            &req.device.node_id,
+            &req.attribute,
+            &req.value,
+            Some(set_until),
+            &text,
+        )
+        .await;
+    match result.map_err(ts_error) {
+        Ok(()) => {
+            let t = Transition::new(
+                req.id,
+                RequestStatus::Approved,
+                RequestStatus::Active,
+                Actor::System,
+                state.now(),
+            )
+            .expires_at(expires_at)
+            .detail(serde_json::json!({ "attribute_expiry": set_until, "comment": text }))
+            .job(notify(&req, "granted", state.now()));
+            match state.store.transition(t).await {
+                Ok(_) | Err(StoreError::Conflict { .. }) => {}
+                Err(e) => {
+                    return Err(JobError::Retry {
+                        error: e.to_string(),
+                        after: None,
+                    })
+                }
+            }
+            state.metrics.grants.with_label_values(&["applied"]).inc();
+            state
+                .metrics
+                .request_outcome(req.attribute.as_str(), "active");
+            tracing::info!(request = %req.id, node = %req.device.node_id, attribute = %req.attribute, until = %expires_at, "access granted");
+            Ok(())
+        }
+        Err(JobError::Retry { error, .. }) if run.last_attempt => {
+            fail(state, &req, &format!("Tailscale kept failing: {error}")).await
+        }
+        Err(JobError::Permanent(why)) => fail(state, &req, &why).await,
+        Err(retry) => Err(retry),
+    }
+}
+
+/// After a revoke: delete the attribute, unless another active grant on the
+/// same device and attribute outlives this one; then keep that one's expiry.
+pub async fn run_revoke(
+    state: &AppState,
+    req: AccessRequest,
+    _run: JobRun,
+) -> Result<(), JobError> {
+    let other = other_grants_until(state, &req)
+        .await
+        .map_err(|e| JobError::Retry {
+            error: e.to_string(),
+            after: None,
+        })?;
+    let result = match other.filter(|until| *until > state.now()) {
+        Some(until) => {
+            let text = comment(
+                "accessbot",
+                "accessbot",
+                &format!("revoked {}; another grant lasts until {until}", req.id),
+            );
+            state
+                .tailscale
+                .set_attribute(
+                    &req.device.node_id,
+                    &req.attribute,
+                    &req.value,
+                    Some(until),
+                    &text,
+                )
+                .await
+        }
+        None => {
+            state
+                .tailscale
+                .delete_attribute(&req.device.node_id, &req.attribute)
+                .await
+        }
+    };
+    match result {
+        Ok(()) => Ok(()),
+        // The device is gone: so is its access.
+        Err(e) if e.status() == Some(404) => Ok(()),
+        Err(e) => Err(ts_error(e)),
+    }
+}

@@ -1,0 +1,176 @@
+//! Prometheus metrics. Each app has its own registry (no globals), so
+//! several apps in one test process don't share counters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+pub struct Inner {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub decisions: IntCounterVec,
+    pub grants: IntCounterVec,
+    pub active_grants: IntGauge,
+    pub job_queue_depth: IntGauge,
+    pub job_oldest_due_age: IntGauge,
+    pub dead_jobs: IntGauge,
+    pub unaccounted_attributes: IntGauge,
+    slack_calls: HistogramVec,
+    tailscale_calls: HistogramVec,
+    interaction_ack: HistogramVec,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0,
+];
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+                labels,
+            )
+            .expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
+        let inner = Inner {
+            requests: counter(
+                "accessbot_requests_total",
+                "Access requests by profile attribute and outcome (created, or the status reached).",
+                &["profile", "outcome"],
+            ),
+            decisions: counter(
+                "accessbot_decisions_total",
+                "Approver decisions (approved, denied, self_approved).",
+                &["decision"],
+            ),
+            grants: counter(
+                "accessbot_grants_total",
+                "Attribute grants by result (applied, failed).",
+                &["result"],
+            ),
+            active_grants: gauge("accessbot_active_grants", "Requests currently active."),
+            job_queue_depth: gauge("accessbot_job_queue_depth", "Jobs due to run now."),
+            job_oldest_due_age: gauge(
+                "accessbot_job_oldest_due_age_seconds",
+                "Age of the oldest due job, in seconds (0 when none).",
+            ),
+            dead_jobs: gauge("accessbot_dead_jobs", "Jobs given up after repeated failure."),
+            unaccounted_attributes: gauge(
+                "accessbot_unaccounted_attributes",
+                "Profile attributes on devices that no active grant accounts for (last reconciliation).",
+            ),
+            slack_calls: histogram(
+                "accessbot_slack_api_duration_seconds",
+                "Slack Web API call latency by method and status (ok or Slack's error code).",
+                &["method", "status"],
+            ),
+            tailscale_calls: histogram(
+                "accessbot_tailscale_api_duration_seconds",
+                "Tailscale API call latency by operation and status (ok or HTTP status).",
+                &["operation", "status"],
+            ),
+            interaction_ack: histogram(
+                "accessbot_interaction_ack_seconds",
+                "Time to answer a Slack request, by kind.",
+                &["kind"],
+            ),
+            registry,
+        };
+        Self(Arc::new(inner))
+    }
+
+    pub fn observe_slack_call(&self, method: &str, status: &str, took: Duration) {
+        self.0
+            .slack_calls
+            .with_label_values(&[method, status])
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn observe_tailscale_call(&self, operation: &str, status: &str, took: Duration) {
+        self.0
+            .tailscale_calls
+            .with_label_values(&[operation, status])
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn observe_ack(&self, kind: &str, took: Duration) {
+        self.0
+            .interaction_ack
+            .with_label_values(&[kind])
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn request_outcome(&self, profile: &str, outcome: &str) {
+        self.0.requests.with_label_values(&[profile, outcome]).inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.0.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buf).expect("metrics are UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::ops::Deref for Metrics {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_render_in_text_format() {
+        let m = Metrics::new();
+        m.request_outcome("custom:prod", "created");
+        m.observe_slack_call("chat.postMessage", "ok", Duration::from_millis(20));
+        m.active_grants.set(3);
+        let text = m.render();
+        assert!(
+            text.contains(
+                "accessbot_requests_total{outcome=\"created\",profile=\"custom:prod\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("accessbot_active_grants 3"));
+        assert!(text.contains("accessbot_slack_api_duration_seconds_count{method=\"chat.postMessage\",status=\"ok\"} 1"));
+    }
+}

@@ -1,0 +1,197 @@
+//! Tolerant parsing of what Slack sends. One model covers every
+//! interaction type and keeps what slack-morphism's typed events drop (a
+//! modal's state and hash in `block_actions`/`block_suggestion`); an
+//! unknown type parses too and is answered cleanly.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Interaction {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub user: Option<UserRef>,
+    pub trigger_id: Option<String>,
+    /// Shortcuts: which shortcut.
+    pub callback_id: Option<String>,
+    pub view: Option<ViewPayload>,
+    #[serde(default)]
+    pub actions: Vec<Action>,
+    pub container: Option<Container>,
+    pub channel: Option<IdRef>,
+    pub message: Option<MessagePayload>,
+    /// block_suggestion: the element asking and the typed text.
+    pub action_id: Option<String>,
+    pub block_id: Option<String>,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserRef {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdRef {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessagePayload {
+    pub ts: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Container {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub channel_id: Option<String>,
+    pub message_ts: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ViewPayload {
+    pub id: String,
+    pub hash: Option<String>,
+    pub callback_id: Option<String>,
+    pub private_metadata: Option<String>,
+    pub state: Option<ViewState>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ViewState {
+    #[serde(default)]
+    pub values: HashMap<String, HashMap<String, StateValue>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StateValue {
+    pub value: Option<String>,
+    pub selected_option: Option<SelectedOption>,
+    pub selected_user: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SelectedOption {
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Action {
+    pub action_id: String,
+    pub block_id: Option<String>,
+    pub value: Option<String>,
+    pub selected_option: Option<SelectedOption>,
+}
+
+impl Interaction {
+    pub fn user_id(&self) -> Option<&str> {
+        self.user.as_ref().map(|u| u.id.as_str())
+    }
+
+    /// The channel a message action happened in.
+    pub fn channel_id(&self) -> Option<&str> {
+        self.container
+            .as_ref()
+            .and_then(|c| c.channel_id.as_deref())
+            .or(self.channel.as_ref().map(|c| c.id.as_str()))
+    }
+}
+
+impl ViewPayload {
+    /// The value of input `block_id`/`action_id`, whatever element holds it:
+    /// a selected option's value, a selected user, or typed text.
+    pub fn input(&self, block_id: &str, action_id: &str) -> Option<String> {
+        let v = self.state.as_ref()?.values.get(block_id)?.get(action_id)?;
+        v.selected_option
+            .as_ref()
+            .map(|o| o.value.clone())
+            .or_else(|| v.selected_user.clone())
+            .or_else(|| v.value.clone())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("body is not a form with a `payload` field")]
+    NoPayload,
+    #[error("payload is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Parse an interactivity body: `payload=<JSON>`, form-encoded.
+pub fn parse_interaction(body: &[u8]) -> Result<Interaction, PayloadError> {
+    let form: HashMap<String, String> =
+        serde_urlencoded::from_bytes(body).map_err(|_| PayloadError::NoPayload)?;
+    let raw = form.get("payload").ok_or(PayloadError::NoPayload)?;
+    Ok(serde_json::from_str(raw)?)
+}
+
+/// A slash command invocation (form-encoded).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SlashCommand {
+    pub user_id: String,
+    pub trigger_id: String,
+    #[serde(default)]
+    pub command: String,
+    #[serde(default)]
+    pub text: String,
+    pub channel_id: Option<String>,
+}
+
+pub fn parse_command(body: &[u8]) -> Result<SlashCommand, PayloadError> {
+    serde_urlencoded::from_bytes(body).map_err(|_| PayloadError::NoPayload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(json: &str) -> Vec<u8> {
+        serde_urlencoded::to_string([("payload", json)])
+            .unwrap()
+            .into_bytes()
+    }
+
+    #[test]
+    fn parses_a_view_submission_with_every_kind_of_input() {
+        let json = r#"{"type":"view_submission","user":{"id":"U1"},"view":{"id":"V1","hash":"h","private_metadata":"{\"p\":\"custom:prod\"}",
+          "state":{"values":{"profile":{"profile":{"type":"static_select","selected_option":{"text":{"type":"plain_text","text":"Prod"},"value":"custom:prod"}}},
+          "approver":{"approver":{"type":"users_select","selected_user":"U2"}},
+          "reason":{"reason":{"type":"plain_text_input","value":"because"}}}}}}"#;
+        let i = parse_interaction(&encode(json)).unwrap();
+        let view = i.view.unwrap();
+        assert_eq!(
+            view.input("profile", "profile").as_deref(),
+            Some("custom:prod")
+        );
+        assert_eq!(view.input("approver", "approver").as_deref(), Some("U2"));
+        assert_eq!(view.input("reason", "reason").as_deref(), Some("because"));
+        assert_eq!(view.input("device", "device"), None);
+    }
+
+    #[test]
+    fn unknown_types_parse_and_garbage_is_an_error() {
+        let i = parse_interaction(&encode(r#"{"type":"something_new"}"#)).unwrap();
+        assert_eq!(i.kind, "something_new");
+        assert!(parse_interaction(b"payload=%7Bnot-json").is_err());
+        assert!(parse_interaction(b"nothing=here").is_err());
+        assert!(parse_interaction(&encode(r#"{"no_type":1}"#)).is_err());
+    }
+
+    #[test]
+    fn parses_a_slash_command() {
+        let c = parse_command(b"user_id=U1&trigger_id=T.1&command=%2Faccess&text=&channel_id=C1")
+            .unwrap();
+        assert_eq!(
+            (
+                c.user_id.as_str(),
+                c.trigger_id.as_str(),
+                c.command.as_str()
+            ),
+            ("U1", "T.1", "/access")
+        );
+        assert!(parse_command(b"text=hi").is_err());
+    }
+}

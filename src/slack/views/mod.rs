@@ -1,0 +1,3 @@
+//! Views (modals, App Home) and their pieces.
+
+pub mod form;

@@ -1,0 +1,192 @@
+//! The background worker: runs due jobs from the durable queue and the
+//! time-based transitions (expiry, pending timeout). Any number of replicas
+//! may run it: jobs are leased to one worker at a time, and every
+//! transition is a compare-and-set, so nothing happens twice.
+
+mod timers;
+
+use std::time::Duration;
+
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::flow;
+use crate::state::AppState;
+use crate::store::{Job, JobKind};
+
+/// Attempts before a job is given up (spread over about two hours).
+pub const MAX_ATTEMPTS: i32 = 12;
+/// How long a claimed job is ours before another worker may take it over.
+pub const LEASE: Duration = Duration::from_secs(120);
+/// Jobs claimed per round.
+const BATCH: u32 = 16;
+
+/// What a job handler is told about its run.
+#[derive(Debug, Clone, Copy)]
+pub struct JobRun {
+    pub attempts: i32,
+    /// No retry follows a transient failure of this run.
+    pub last_attempt: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum JobError {
+    /// Try again later (at least `after`, when the API said so).
+    Retry {
+        error: String,
+        after: Option<Duration>,
+    },
+    /// Retrying cannot help.
+    Permanent(String),
+}
+
+/// Exponential backoff with ±20 % jitter: 5 s, 10 s, 20 s … capped at 15 min.
+pub fn backoff(attempts: i32, at_least: Option<Duration>) -> Duration {
+    let exp = attempts.clamp(1, 20) as u32 - 1;
+    let base = Duration::from_secs(5)
+        .saturating_mul(2u32.saturating_pow(exp))
+        .min(Duration::from_secs(900));
+    let jitter = rand::rng().random_range(0.8..1.2);
+    base.mul_f64(jitter).max(at_least.unwrap_or_default())
+}
+
+pub struct Worker {
+    state: AppState,
+    id: String,
+}
+
+impl Worker {
+    pub fn new(state: AppState) -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "accessbot".into());
+        let id = format!(
+            "{host}-{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        Self { state, id }
+    }
+
+    /// Runs until `stop` is cancelled; a job in progress is finished first.
+    pub async fn run(self, stop: CancellationToken) {
+        tracing::info!(worker = %self.id, "worker started");
+        let poll = self.state.config.worker.poll_interval;
+        let reconcile_every = self.state.config.worker.reconcile_interval;
+        let mut last_reconcile: Option<tokio::time::Instant> = None;
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::error!(error = %e, "worker round failed");
+            }
+            if last_reconcile.is_none_or(|t| t.elapsed() >= reconcile_every) {
+                last_reconcile = Some(tokio::time::Instant::now());
+                if let Err(e) = timers::reconcile(&self.state).await {
+                    tracing::warn!(error = %e, "reconciliation failed");
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = self.state.wake.notified() => {},
+                _ = tokio::time::sleep(poll) => {},
+            }
+        }
+        tracing::info!(worker = %self.id, "worker stopped");
+    }
+
+    /// One round: time-based transitions, then every due job.
+    pub async fn tick(&self) -> anyhow::Result<()> {
+        timers::expire_due(&self.state).await?;
+        timers::time_out_due(&self.state).await?;
+        loop {
+            let now = self.state.now();
+            let jobs = self
+                .state
+                .store
+                .claim_jobs(&self.id, now, LEASE, BATCH)
+                .await?;
+            if jobs.is_empty() {
+                break;
+            }
+            futures::future::join_all(jobs.into_iter().map(|job| self.run_job(job))).await;
+        }
+        timers::update_gauges(&self.state).await?;
+        Ok(())
+    }
+
+    async fn run_job(&self, job: Job) {
+        let run = JobRun {
+            attempts: job.attempts,
+            last_attempt: job.attempts >= MAX_ATTEMPTS,
+        };
+        let result = dispatch(&self.state, &job, run).await;
+        let store = &self.state.store;
+        let outcome = match result {
+            Ok(()) => store.complete_job(job.id, &self.id).await,
+            Err(JobError::Retry { error, after }) if !run.last_attempt => {
+                let retry_at = self.state.now()
+                    + chrono::Duration::from_std(backoff(job.attempts, after)).unwrap_or_default();
+                tracing::warn!(job = job.id, kind = ?job.kind, attempts = job.attempts, error, %retry_at, "job failed; will retry");
+                store
+                    .fail_job(job.id, &self.id, &error, Some(retry_at))
+                    .await
+            }
+            Err(JobError::Retry { error, .. }) | Err(JobError::Permanent(error)) => {
+                tracing::error!(job = job.id, kind = ?job.kind, attempts = job.attempts, error, "job failed; giving up");
+                store.fail_job(job.id, &self.id, &error, None).await
+            }
+        };
+        match outcome {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(job = job.id, "lost the job's lease; another worker has it")
+            }
+            Err(e) => tracing::error!(job = job.id, error = %e, "could not record job result"),
+        }
+    }
+}
+
+async fn dispatch(state: &AppState, job: &Job, run: JobRun) -> Result<(), JobError> {
+    let Some(id) = job.request_id else {
+        return Err(JobError::Permanent("job has no request".into()));
+    };
+    let req = match state.store.get_request(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(JobError::Permanent(format!("request {id} not found"))),
+        Err(e) => {
+            return Err(JobError::Retry {
+                error: e.to_string(),
+                after: None,
+            })
+        }
+    };
+    let span = tracing::info_span!("job", job = job.id, request = %id, kind = ?job.kind, attempt = job.attempts);
+    async {
+        match &job.kind {
+            JobKind::Grant => flow::grant::run_grant(state, req, run).await,
+            JobKind::Revoke => flow::grant::run_revoke(state, req, run).await,
+            JobKind::Notify { event } => flow::notify::run_notify(state, req, event, run).await,
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_honours_retry_after() {
+        let first = backoff(1, None);
+        assert!(
+            first >= Duration::from_secs(4) && first <= Duration::from_secs(6),
+            "{first:?}"
+        );
+        let later = backoff(4, None);
+        assert!(
+            later >= Duration::from_secs(32) && later <= Duration::from_secs(48),
+            "{later:?}"
+        );
+        assert!(backoff(20, None) <= Duration::from_secs(1080));
+        assert!(backoff(1, Some(Duration::from_secs(60))) >= Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,116 @@
+//! Transitions driven by time, compare-and-set so that several replicas
+//! announce each one once.
+
+use crate::domain::RequestStatus;
+use crate::state::AppState;
+use crate::store::{Actor, JobKind, NewJob, RequestFilter, StoreError, Transition};
+
+/// active → expired for grants whose time is up. Tailscale drops the
+/// attribute by itself at the expiry we set.
+pub async fn expire_due(state: &AppState) -> Result<(), StoreError> {
+    let now = state.now();
+    let due = state
+        .store
+        .list_requests(&RequestFilter {
+            statuses: vec![RequestStatus::Active],
+            expires_before: Some(now),
+            ..Default::default()
+        })
+        .await?;
+    for req in due {
+        let t = Transition::new(
+            req.id,
+            RequestStatus::Active,
+            RequestStatus::Expired,
+            Actor::System,
+            now,
+        )
+        .job(NewJob::now(
+            req.id,
+            JobKind::Notify {
+                event: "expired".into(),
+            },
+            now,
+        ));
+        match state.store.transition(t).await {
+            Ok(_) => {
+                state
+                    .metrics
+                    .request_outcome(req.attribute.as_str(), "expired");
+                tracing::info!(request = %req.id, "access expired");
+            }
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// pending → timed_out for requests nobody decided in time.
+pub async fn time_out_due(state: &AppState) -> Result<(), StoreError> {
+    let now = state.now();
+    let cutoff =
+        now - chrono::Duration::from_std(state.config.requests.pending_timeout).unwrap_or_default();
+    let due = state
+        .store
+        .list_requests(&RequestFilter {
+            statuses: vec![RequestStatus::Pending],
+            created_before: Some(cutoff),
+            ..Default::default()
+        })
+        .await?;
+    for req in due {
+        let t = Transition::new(
+            req.id,
+            RequestStatus::Pending,
+            RequestStatus::TimedOut,
+            Actor::System,
+            now,
+        )
+        .job(NewJob::now(
+            req.id,
+            JobKind::Notify {
+                event: "timed_out".into(),
+            },
+            now,
+        ));
+        match state.store.transition(t).await {
+            Ok(_) => {
+                state
+                    .metrics
+                    .request_outcome(req.attribute.as_str(), "timed_out");
+                tracing::info!(request = %req.id, "request timed out");
+            }
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+pub async fn update_gauges(state: &AppState) -> Result<(), StoreError> {
+    let now = state.now();
+    let stats = state.store.job_stats(now).await?;
+    state.metrics.job_queue_depth.set(stats.due);
+    state.metrics.dead_jobs.set(stats.dead);
+    state.metrics.job_oldest_due_age.set(
+        stats
+            .oldest_due
+            .map(|t| (now - t).num_seconds().max(0))
+            .unwrap_or(0),
+    );
+    let active = state
+        .store
+        .list_requests(&RequestFilter {
+            statuses: vec![RequestStatus::Active],
+            ..Default::default()
+        })
+        .await?;
+    state.metrics.active_grants.set(active.len() as i64);
+    Ok(())
+}
+
+/// Compare active grants with the tailnet (issue 6 fills this in).
+pub async fn reconcile(_state: &AppState) -> anyhow::Result<()> {
+    Ok(())
+}
