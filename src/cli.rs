@@ -121,6 +121,41 @@ pub fn check(path: Option<&Path>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `accessbot manifest [--url https://public.host]`
+pub fn manifest(path: Option<&Path>, url: Option<&str>) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let url = match url.map(url::Url::parse).transpose() {
+        Ok(u) => u.or_else(|| config.server.public_url.clone()),
+        Err(e) => {
+            eprintln!(
+                "accessbot: --url: not a valid URL ({e}); write e.g. https://accessbot.example.com"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    if url.is_none() && !config.slack.socket_mode {
+        eprintln!(
+            "accessbot: no public URL: pass --url https://your.host or set server.public_url \
+             (or slack.socket_mode = true, which needs none); using https://accessbot.example.com"
+        );
+    }
+    let placeholder = url::Url::parse("https://accessbot.example.com").expect("static URL");
+    let manifest = crate::manifest::manifest(&config, Some(url.as_ref().unwrap_or(&placeholder)));
+    match crate::manifest::render_yaml(&manifest) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("accessbot: cannot render the manifest: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// `accessbot audit [--since 7d] [--status s,…] [--format table|json|csv]`
 pub async fn audit(
     path: Option<&Path>,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod flow;
 pub mod http;
+pub mod manifest;
 pub mod metrics;
 pub mod slack;
 pub mod startup;

@@ -22,6 +22,12 @@ enum Command {
     Migrate,
     /// Validate the config and say exactly what is wrong.
     Check,
+    /// Print the Slack app manifest (YAML) for this configuration.
+    Manifest {
+        /// Public base URL Slack should call (default: server.public_url).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Export requests with their full audit trail.
     Audit {
         /// Only requests created within this long (e.g. 7d, 24h).
@@ -44,6 +50,7 @@ async fn main() -> ExitCode {
         Command::Serve => accessbot::cli::serve(config).await,
         Command::Migrate => accessbot::cli::migrate(config).await,
         Command::Check => accessbot::cli::check(config),
+        Command::Manifest { url } => accessbot::cli::manifest(config, url.as_deref()),
         Command::Audit {
             since,
             status,
