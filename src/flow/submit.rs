@@ -26,155 +26,149 @@ pub struct Accepted {
     pub plan: ApprovalPlan,
 }
 
-/// Check the form's values. Nothing in the view is trusted.
+/// Check the form's values. Nothing in the view is trusted: the profile,
+/// device, duration and approver are checked against config, the tailnet
+/// and Slack, with all lookups sharing one deadline inside Slack's 3 s.
 pub async fn validate(
     state: &AppState,
     requester: &SlackUserId,
     view: &ViewPayload,
 ) -> Result<Accepted, FieldErrors> {
     let mut errors = FieldErrors::new();
+    let mut fail = |field: &'static str, msg: &str| {
+        errors.entry(field).or_insert_with(|| msg.to_owned());
+    };
 
     let profile: Option<&Profile> = match view.input(ids::PROFILE, ids::PROFILE) {
         None => {
-            errors.insert(ids::PROFILE, "Please choose what you need.".into());
+            fail(ids::PROFILE, "Please choose what you need.");
             None
         }
-        Some(attr) => {
-            let p = state.config.profile(&attr);
-            if p.is_none() {
-                errors.insert(
-                    ids::PROFILE,
-                    "That access is not offered (any more). Please choose another.".into(),
-                );
-            }
-            p
-        }
+        Some(attr) => state.config.profile(&attr).or_else(|| {
+            fail(
+                ids::PROFILE,
+                "That access is not offered (any more). Please choose another.",
+            );
+            None
+        }),
     };
 
-    let reason = match Reason::parse(&view.input(ids::REASON, ids::REASON).unwrap_or_default()) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            errors.insert(ids::REASON, e.to_string());
-            None
-        }
-    };
+    let reason = Reason::parse(&view.input(ids::REASON, ids::REASON).unwrap_or_default())
+        .map_err(|e| fail(ids::REASON, &e.to_string()))
+        .ok();
 
     let duration = match view
         .input(ids::DURATION, ids::DURATION)
         .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs)
     {
         None => {
-            errors.insert(
+            fail(ids::DURATION, "Please choose how long you need access.");
+            None
+        }
+        Some(d) if profile.is_some_and(|p| !p.allows_duration(d)) => {
+            let max = profile.map(|p| format_duration(p.max_duration));
+            fail(
                 ids::DURATION,
-                "Please choose how long you need access.".into(),
+                &format!(
+                    "Please choose one of the offered durations (at most {}).",
+                    max.unwrap_or_default()
+                ),
             );
             None
         }
-        Some(secs) => {
-            let d = Duration::from_secs(secs);
-            match profile {
-                Some(p) if !p.allows_duration(d) => {
-                    errors.insert(
-                        ids::DURATION,
-                        format!(
-                            "Please choose one of the offered durations (at most {}).",
-                            format_duration(p.max_duration)
-                        ),
-                    );
-                    None
-                }
-                _ => Some(d),
-            }
-        }
+        Some(d) => Some(d),
     };
 
-    let email = match tokio::time::timeout(LOOKUP_BUDGET, state.people.email_of(requester)).await {
+    let node = match view.input(ids::DEVICE, ids::DEVICE) {
+        None => {
+            fail(ids::DEVICE, "Please choose a device.");
+            None
+        }
+        Some(raw) => super::devices::parse_node_id(&raw).or_else(|| {
+            fail(ids::DEVICE, DEVICE_NOT_FOUND);
+            None
+        }),
+    };
+
+    let chosen = match view
+        .input(ids::APPROVER, ids::APPROVER)
+        .filter(|s| !s.is_empty())
+        .map(|s| SlackUserId::parse(&s))
+    {
+        Some(Err(_)) => {
+            fail(ids::APPROVER, "That person cannot approve this access.");
+            None
+        }
+        Some(Ok(u)) => Some(Some(u)),
+        None => Some(None),
+    };
+
+    // The slow part: Slack and Tailscale lookups, side by side.
+    let deadline = tokio::time::Instant::now() + LOOKUP_BUDGET;
+    let (email, device, approvers) = tokio::join!(
+        tokio::time::timeout_at(deadline, state.people.email_of(requester)),
+        async {
+            match &node {
+                Some(n) => Some(tokio::time::timeout_at(deadline, state.devices.find(n)).await),
+                None => None,
+            }
+        },
+        async {
+            match profile {
+                Some(p) => Some(tokio::time::timeout_at(deadline, state.people.approvers(p)).await),
+                None => None,
+            }
+        },
+    );
+    let email = match email {
         Ok(Ok(e)) => e,
         _ => None,
     };
 
-    let device = match view.input(ids::DEVICE, ids::DEVICE) {
-        None => {
-            errors.insert(ids::DEVICE, "Please choose a device.".into());
+    let device = match device {
+        None => None,
+        Some(Ok(Ok(Some(d)))) => Some(d),
+        Some(Ok(Ok(None))) => {
+            fail(ids::DEVICE, DEVICE_NOT_FOUND);
             None
         }
-        Some(raw) => match super::devices::parse_node_id(&raw) {
-            None => {
-                errors.insert(
-                    ids::DEVICE,
-                    "That device was not found in the tailnet.".into(),
-                );
-                None
-            }
-            Some(node) => {
-                match tokio::time::timeout(LOOKUP_BUDGET, state.devices.find(&node)).await {
-                    Ok(Ok(Some(d))) => Some(d),
-                    Ok(Ok(None)) => {
-                        errors.insert(
-                            ids::DEVICE,
-                            "That device was not found in the tailnet.".into(),
-                        );
-                        None
-                    }
-                    Ok(Err(_)) | Err(_) => {
-                        errors.insert(
-                            ids::DEVICE,
-                            "Could not reach Tailscale to check the device. Please try again."
-                                .into(),
-                        );
-                        None
-                    }
-                }
-            }
-        },
+        Some(_) => {
+            fail(
+                ids::DEVICE,
+                "Could not reach Tailscale to check the device. Please try again.",
+            );
+            None
+        }
     };
     if let (Some(p), Some(d)) = (profile, device.as_ref()) {
         if !device_allowed(p, super::devices::facts(d), email.as_deref()) {
-            let why = match p.devices {
-                DevicePolicy::Own => "You can only request this access for your own devices.",
-                DevicePolicy::OwnAndTagged => {
+            let why = match (p.devices, email.is_some()) {
+                (DevicePolicy::Any, _) => "That device cannot be chosen.",
+                (_, false) => "Slack did not tell accessbot your e-mail address, so your devices cannot be recognised. Ask an admin to check the app's users:read.email scope.",
+                (DevicePolicy::Own, true) => "You can only request this access for your own devices.",
+                (DevicePolicy::OwnAndTagged, true) => {
                     "You can only request this access for your own devices or tagged servers."
                 }
-                DevicePolicy::Any => "That device cannot be chosen.",
             };
-            errors.insert(ids::DEVICE, why.into());
+            fail(ids::DEVICE, why);
         }
     }
 
-    let chosen = view
-        .input(ids::APPROVER, ids::APPROVER)
-        .filter(|s| !s.is_empty());
-    let chosen = match chosen.as_deref().map(SlackUserId::parse) {
-        Some(Err(_)) => {
-            errors.insert(
-                ids::APPROVER,
-                "That person cannot approve this access.".into(),
-            );
-            return Err(errors);
+    let plan = match (profile, chosen, approvers) {
+        (Some(p), Some(chosen), Some(Ok(Ok((eligible, _))))) => {
+            plan_approval(p, &eligible, requester, chosen.as_ref())
+                .map_err(|e| fail(ids::APPROVER, &e.to_string()))
+                .ok()
         }
-        Some(Ok(u)) => Some(u),
-        None => None,
-    };
-    let plan = match profile {
-        None => None,
-        Some(p) => match tokio::time::timeout(LOOKUP_BUDGET, state.people.approvers(p)).await {
-            Ok(Ok((eligible, _))) => {
-                match plan_approval(p, &eligible, requester, chosen.as_ref()) {
-                    Ok(plan) => Some(plan),
-                    Err(e) => {
-                        errors.insert(ids::APPROVER, e.to_string());
-                        None
-                    }
-                }
-            }
-            _ => {
-                errors.insert(
-                    ids::APPROVER,
-                    "Could not check the approvers with Slack. Please try again.".into(),
-                );
-                None
-            }
-        },
+        (Some(_), Some(_), Some(_)) => {
+            fail(
+                ids::APPROVER,
+                "Could not check the approvers with Slack. Please try again.",
+            );
+            None
+        }
+        _ => None,
     };
 
     match (profile, device, duration, reason, plan) {
@@ -214,6 +208,8 @@ pub async fn validate(
         _ => Err(errors),
     }
 }
+
+const DEVICE_NOT_FOUND: &str = "That device was not found in the tailnet.";
 
 /// Store an accepted request with the jobs that follow from it, then wake the worker.
 pub async fn create(state: &AppState, accepted: &Accepted) -> anyhow::Result<()> {

@@ -9,7 +9,6 @@ use axum::Json;
 use serde_json::json;
 use slack_morphism::prelude::SlackView;
 
-use super::blocks::{fit, limits};
 use super::payload::{Interaction, ViewPayload};
 use super::views::form::{ids, request_form, submitted_view, ApproverField, FormMeta, Prefill};
 use crate::domain::policy::ApprovalPlan;
@@ -194,11 +193,16 @@ pub async fn device_options(state: &AppState, user: &SlackUserId, p: &Interactio
         })
         .and_then(|a| state.config.profile(&a))
         .unwrap_or(&state.config.profiles[0]);
-    let email = match tokio::time::timeout(OPTIONS_BUDGET, state.people.email_of(user)).await {
+    let deadline = tokio::time::Instant::now() + OPTIONS_BUDGET;
+    let (email, index) = tokio::join!(
+        tokio::time::timeout_at(deadline, state.people.email_of(user)),
+        tokio::time::timeout_at(deadline, state.devices.index()),
+    );
+    let email = match email {
         Ok(Ok(e)) => e,
         _ => None,
     };
-    let index = match tokio::time::timeout(OPTIONS_BUDGET, state.devices.index()).await {
+    let index = match index {
         Ok(Ok(i)) => i,
         _ => {
             tracing::warn!("device list unavailable for options");
@@ -211,7 +215,7 @@ pub async fn device_options(state: &AppState, user: &SlackUserId, p: &Interactio
         .unwrap_or_default();
     let matching = index.search(&query);
     let groups = devices::option_groups(profile, email.as_deref(), own, matching, &query);
-    let option = |d: &crate::tailscale::Device| json!({ "text": { "type": "plain_text", "text": devices::label(d) }, "value": fit(d.node_id.as_str(), limits::OPTION_VALUE) });
+    let option = |d: &crate::tailscale::Device| json!({ "text": { "type": "plain_text", "text": devices::label(d) }, "value": d.node_id.as_str() });
     if groups.is_empty() {
         return (StatusCode::OK, Json(json!({ "options": [] }))).into_response();
     }
