@@ -84,7 +84,23 @@ impl Application {
             let worker = Worker::new(self.state.clone());
             tokio::spawn(worker.run(stop.clone()))
         });
-        tracing::info!(addr = %self.local_addr(), worker = worker.is_some(), "accessbot listening");
+        let socket = match (
+            self.state.config.slack.socket_mode,
+            self.state.config.slack.app_token.clone(),
+        ) {
+            (true, Some(token)) => Some(tokio::spawn(crate::slack::socket::run(
+                self.state.clone(),
+                token,
+                stop.clone(),
+            ))),
+            _ => None,
+        };
+        tracing::info!(
+            addr = %self.local_addr(),
+            worker = worker.is_some(),
+            socket_mode = socket.is_some(),
+            "accessbot listening"
+        );
         let stop_server = stop.clone();
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
@@ -94,8 +110,8 @@ impl Application {
             .await
             .context("HTTP server failed");
         stop.cancel();
-        if let Some(w) = worker {
-            let _ = w.await;
+        for task in [worker, socket].into_iter().flatten() {
+            let _ = task.await;
         }
         served
     }

@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 use slack_morphism::prelude::SlackView;
 
+use super::ack::Ack;
 use super::payload::{Interaction, ViewPayload};
 use super::views::form::{ids, request_form, submitted_view, ApproverField, FormMeta, Prefill};
 use crate::domain::policy::ApprovalPlan;
@@ -150,17 +148,17 @@ pub async fn switch_profile(
 }
 
 /// `view_submission`: errors next to the fields, or the request is stored.
-pub async fn submit(state: &AppState, user: &SlackUserId, view: &ViewPayload) -> Response {
+pub async fn submit(state: &AppState, user: &SlackUserId, view: &ViewPayload) -> Ack {
     let accepted = match submit::validate(state, user, view).await {
         Ok(a) => a,
         Err(errors) => {
-            return Json(json!({ "response_action": "errors", "errors": errors })).into_response();
+            return Ack::Json(json!({ "response_action": "errors", "errors": errors }));
         }
     };
     if let Err(e) = submit::create(state, &accepted).await {
         tracing::error!(error = %e, "could not store the request");
         let errors = json!({ ids::REASON: "Your request could not be saved. Please try again in a moment." });
-        return Json(json!({ "response_action": "errors", "errors": errors })).into_response();
+        return Ack::Json(json!({ "response_action": "errors", "errors": errors }));
     }
     let text = match &accepted.plan {
         ApprovalPlan::Ask(a) if a == user => {
@@ -174,14 +172,14 @@ pub async fn submit(state: &AppState, user: &SlackUserId, view: &ViewPayload) ->
                 .to_owned()
         }
     };
-    Json(json!({ "response_action": "update", "view": submitted_view(&text) })).into_response()
+    Ack::Json(json!({ "response_action": "update", "view": submitted_view(&text) }))
 }
 
 /// `block_suggestion` for the device menu: own devices first, then what
 /// the profile allows, filtered by the typed text.
-pub async fn device_options(state: &AppState, user: &SlackUserId, p: &Interaction) -> Response {
+pub async fn device_options(state: &AppState, user: &SlackUserId, p: &Interaction) -> Ack {
     if p.action_id.as_deref() != Some(ids::DEVICE) {
-        return Json(json!({ "options": [] })).into_response();
+        return Ack::Json(json!({ "options": [] }));
     }
     let query: String = p.value.as_deref().unwrap_or("").chars().take(100).collect();
     let profile = p
@@ -206,7 +204,7 @@ pub async fn device_options(state: &AppState, user: &SlackUserId, p: &Interactio
         Ok(Ok(i)) => i,
         _ => {
             tracing::warn!("device list unavailable for options");
-            return Json(json!({ "options": [] })).into_response();
+            return Ack::Json(json!({ "options": [] }));
         }
     };
     let own = email
@@ -217,11 +215,11 @@ pub async fn device_options(state: &AppState, user: &SlackUserId, p: &Interactio
     let groups = devices::option_groups(profile, email.as_deref(), own, matching, &query);
     let option = |d: &crate::tailscale::Device| json!({ "text": { "type": "plain_text", "text": devices::label(d) }, "value": d.node_id.as_str() });
     if groups.is_empty() {
-        return (StatusCode::OK, Json(json!({ "options": [] }))).into_response();
+        return Ack::Json(json!({ "options": [] }));
     }
     let option_groups: Vec<_> = groups
         .iter()
         .map(|(label, devs)| json!({ "label": { "type": "plain_text", "text": label }, "options": devs.iter().map(|d| option(d)).collect::<Vec<_>>() }))
         .collect();
-    Json(json!({ "option_groups": option_groups })).into_response()
+    Ack::Json(json!({ "option_groups": option_groups }))
 }

@@ -1,5 +1,6 @@
 //! Everything that speaks Slack.
 
+pub mod ack;
 pub mod api;
 pub mod blocks;
 pub mod forms;
@@ -9,4 +10,5 @@ pub mod messages;
 pub mod payload;
 pub mod people;
 pub mod signature;
+pub mod socket;
 pub mod views;
