@@ -47,15 +47,17 @@ async fn eligible(state: &AppState, req: &AccessRequest) -> Result<EligibleAppro
     let Some(profile) = super::profile_of(state, req) else {
         return Err("This access is no longer offered, so the request cannot be changed.".into());
     };
-    state
-        .people
-        .approvers(profile)
-        .await
-        .map(|(e, _)| e)
-        .map_err(|_| {
-            "Could not check approvers with Slack right now. Please try again in a moment.".into()
-        })
+    // A click must be answered within Slack's 3 s; approvers are usually cached.
+    match tokio::time::timeout(ELIGIBILITY_BUDGET, state.people.approvers(profile)).await {
+        Ok(Ok((eligible, _))) => Ok(eligible),
+        _ => Err(
+            "Could not check approvers with Slack right now. Please try again in a moment.".into(),
+        ),
+    }
 }
+
+/// How long a click may wait for Slack to say who the approvers are.
+const ELIGIBILITY_BUDGET: std::time::Duration = std::time::Duration::from_millis(2000);
 
 async fn apply(state: &AppState, req: AccessRequest, t: Transition) -> Result<Outcome, StoreError> {
     match state.store.transition(t).await {

@@ -1,0 +1,472 @@
+//! `spawn_app()`: a running accessbot per test — the real router, worker
+//! and store on a fresh database — wired to a fake Slack and a fake
+//! tailnet through the config's `api_url` keys, with a clock the test
+//! moves. Requests are signed like Slack signs them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use accessbot::clock::ManualClock;
+use accessbot::config::{Config, Env};
+use accessbot::domain::{AccessRequest, RequestId, SlackUserId};
+use accessbot::slack::signature;
+use accessbot::startup::Application;
+use accessbot::state::AppState;
+use accessbot::store::RequestFilter;
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::db::{Backend, TestDb};
+use super::fake_slack::{self, FakeSlack, FakeUser, Message, OpenView};
+use super::fake_tailscale::{FakeDevice, FakeTailnet};
+use super::payloads::{self, FormInput};
+
+pub const SIGNING_SECRET: &str = "test-signing-secret-0123456789abcdef";
+
+pub const ALICE: &str = "U0ALICE01";
+pub const BOB: &str = "U0BOB0001";
+pub const CAROL: &str = "U0CAROL01";
+pub const DAVE: &str = "U0DAVE001";
+pub const MALLORY: &str = "U0MALLORY";
+
+pub const ALICE_LAPTOP: &str = "nAliceLaptop1";
+pub const ALICE_PHONE: &str = "nAlicePhone1";
+pub const BOB_LAPTOP: &str = "nBobLaptop1";
+pub const PROD_DB: &str = "nProdDb1";
+
+pub const PROD: &str = "custom:prodAccess";
+pub const STAGING: &str = "custom:stagingAccess";
+pub const DB: &str = "custom:dbAccess";
+pub const PROD_CHANNEL: &str = "C0PRODNOTE";
+pub const SRE_GROUP: &str = "S0SRE0001";
+
+/// The profiles most tests run with:
+/// - prod: approved by bob (by e-mail) or the `@sre` group, own devices,
+///   announced in a channel;
+/// - staging: anyone approves, self-approval without confirmation, own and
+///   tagged devices;
+/// - db: `@sre` approves, self-approval with confirmation, any device, a
+///   string value.
+pub const PROFILES: &str = r#"
+[[profiles]]
+attribute = "custom:prodAccess"
+description = "Production"
+max_duration = "8h"
+approvers = ["bob@example.com", "@sre"]
+notify_channel = "C0PRODNOTE"
+
+[[profiles]]
+attribute = "custom:stagingAccess"
+description = "Staging"
+max_duration = "7d"
+approvers = []
+can_self_approve = true
+devices = "own_and_tagged"
+
+[[profiles]]
+attribute = "custom:dbAccess"
+description = "Database"
+max_duration = "4h"
+approvers = ["@sre"]
+can_self_approve = true
+confirm_self_approval = true
+devices = "any"
+value = "readonly"
+"#;
+
+struct MapEnv(Vec<(String, String)>);
+
+impl Env for MapEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// How to build a test app.
+#[derive(Clone)]
+pub struct AppOptions {
+    pub backend: Backend,
+    pub profiles: String,
+    /// Extra TOML for `[requests]` / `[worker]`.
+    pub requests: String,
+    pub worker: bool,
+}
+
+impl AppOptions {
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            profiles: PROFILES.into(),
+            requests: "pending_timeout = \"24h\"\nremind_after = \"1h\"".into(),
+            worker: true,
+        }
+    }
+
+    pub fn profiles(mut self, toml: &str) -> Self {
+        self.profiles = toml.into();
+        self
+    }
+
+    pub fn requests(mut self, toml: &str) -> Self {
+        self.requests = toml.into();
+        self
+    }
+
+    pub fn worker(mut self, on: bool) -> Self {
+        self.worker = on;
+        self
+    }
+
+    /// A new app with fresh fakes and a fresh database; `None` when the
+    /// backend is Postgres and none is available (and not required).
+    pub async fn spawn(self) -> Option<TestApp> {
+        let db = Arc::new(TestDb::new(self.backend).await?);
+        let clock = ManualClock::new(Utc::now().trunc_subsecs(3));
+        let slack = FakeSlack::start().await;
+        let tailnet = FakeTailnet::start_with_clock(Arc::new(clock.clone())).await;
+        populate(&slack, &tailnet, clock.now());
+        Some(TestApp::start(self, db, slack, tailnet, clock).await)
+    }
+}
+
+/// The workspace and tailnet most tests use.
+fn populate(slack: &FakeSlack, tailnet: &FakeTailnet, now: DateTime<Utc>) {
+    slack.add_user(FakeUser::new(ALICE, "alice@example.com", "Alice Archer"));
+    slack.add_user(FakeUser::new(BOB, "bob@example.com", "Bob Baker"));
+    slack.add_user(FakeUser::new(CAROL, "carol@example.com", "Carol Cole"));
+    slack.add_user(FakeUser::new(DAVE, "dave@example.com", "Dave Dunn"));
+    slack.add_user(FakeUser::new(MALLORY, "mallory@example.com", "Mallory Moss"));
+    slack.add_group(SRE_GROUP, "sre", &[CAROL, DAVE]);
+    slack.add_channel(PROD_CHANNEL);
+    tailnet.add_device(
+        FakeDevice::owned(ALICE_LAPTOP, "alice-laptop", "Alice@Example.com")
+            .os("macOS")
+            .addresses(&["100.64.0.1", "fd7a:115c:a1e0::1"])
+            .last_seen(now - chrono::Duration::hours(1)),
+    );
+    tailnet.add_device(
+        FakeDevice::owned(ALICE_PHONE, "alice-phone", "alice@example.com")
+            .os("iOS")
+            .addresses(&["100.64.0.2"])
+            .last_seen(now - chrono::Duration::days(2)),
+    );
+    tailnet.add_device(
+        FakeDevice::owned(BOB_LAPTOP, "bob-laptop", "bob@example.com")
+            .os("linux")
+            .addresses(&["100.64.0.3"])
+            .last_seen(now - chrono::Duration::minutes(5)),
+    );
+    tailnet.add_device(
+        FakeDevice::tagged_server(PROD_DB, "prod-db", &["tag:prod"])
+            .os("linux")
+            .addresses(&["100.64.0.10"])
+            .last_seen(now),
+    );
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub slack: FakeSlack,
+    pub tailnet: FakeTailnet,
+    pub clock: ManualClock,
+    pub state: AppState,
+    pub db: Arc<TestDb>,
+    pub options: AppOptions,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    async fn start(
+        options: AppOptions,
+        db: Arc<TestDb>,
+        slack: FakeSlack,
+        tailnet: FakeTailnet,
+        clock: ManualClock,
+    ) -> TestApp {
+        let toml = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\
+             [database]\nmax_connections = 5\n\
+             [slack]\nrequest_timeout = \"5s\"\n\
+             [tailscale]\nrequest_timeout = \"5s\"\n\
+             [requests]\n{}\n\
+             [worker]\nenabled = {}\npoll_interval = \"50ms\"\nreconcile_interval = \"1h\"\n\
+             {}",
+            options.requests, options.worker, options.profiles
+        );
+        let env = MapEnv(vec![
+            ("DATABASE_URL".into(), db.url.clone()),
+            ("ACCESSBOT_SLACK_API_URL".into(), slack.url()),
+            ("ACCESSBOT_TAILSCALE_API_URL".into(), tailnet.url()),
+            ("SLACK_SIGNING_SECRET".into(), SIGNING_SECRET.into()),
+            ("SLACK_BOT_TOKEN".into(), fake_slack::BOT_TOKEN.into()),
+            ("TAILSCALE_API_KEY".into(), tailnet.api_key()),
+        ]);
+        let config = Config::from_toml(&toml, &env).expect("test config is valid");
+        let app = Application::build(config, Arc::new(clock.clone()))
+            .await
+            .expect("app builds");
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            addr,
+            http: reqwest::Client::new(),
+            slack,
+            tailnet,
+            clock,
+            state,
+            db,
+            options,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Another process on the same database, fakes and clock (a replica,
+    /// or the app restarted after a crash).
+    pub async fn replica(&self, options: AppOptions) -> TestApp {
+        TestApp::start(
+            options,
+            self.db.clone(),
+            self.slack.clone(),
+            self.tailnet.clone(),
+            self.clock.clone(),
+        )
+        .await
+    }
+
+    /// Graceful shutdown: in-flight requests and the job in progress finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("app task").expect("app ran cleanly");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POST a body signed with the signing secret at the app's current time.
+    pub async fn post_signed(&self, path: &str, content_type: &str, body: String) -> reqwest::Response {
+        let ts = self.clock.now().timestamp().to_string();
+        let sig = signature::sign(SIGNING_SECRET.as_bytes(), &ts, body.as_bytes());
+        self.http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body)
+            .send()
+            .await
+            .expect("request reaches the app")
+    }
+
+    /// An interactivity payload, form-encoded as Slack sends it.
+    pub async fn interact(&self, payload: &Value) -> reqwest::Response {
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        self.post_signed("/slack/interactions", "application/x-www-form-urlencoded", body)
+            .await
+    }
+
+    /// The JSON an interaction was answered with (`Null` for an empty 200).
+    pub async fn interact_json(&self, payload: &Value) -> Value {
+        let resp = self.interact(payload).await;
+        assert_eq!(resp.status(), 200, "interaction answered {}", resp.status());
+        let text = resp.text().await.unwrap();
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("JSON answer")
+        }
+    }
+
+    /// Run the shortcut as `user` and wait for the modal to open.
+    pub async fn open_form(&self, user: &str) -> OpenView {
+        let trigger = self.slack.trigger_for(user);
+        let resp = self
+            .interact(&payloads::shortcut(user, "request_access", &trigger))
+            .await;
+        assert_eq!(resp.status(), 200);
+        self.wait_for_view(user, &trigger).await
+    }
+
+    /// Wait until the modal opened with `trigger` exists, and return it.
+    pub async fn wait_for_view(&self, user: &str, trigger: &str) -> OpenView {
+        let opened = || {
+            self.slack
+                .calls_to("views.open")
+                .iter()
+                .any(|c| c["trigger_id"] == trigger)
+        };
+        wait_until("the form opens", || opened()).await;
+        self.slack.last_view_of(user).expect("a view for the user")
+    }
+
+    /// The modal as it stands now.
+    pub fn current_view(&self, id: &str) -> OpenView {
+        self.slack.view(id).expect("view exists")
+    }
+
+    /// Submit the modal with `input`; returns the JSON answer.
+    pub async fn submit(&self, user: &str, view: &OpenView, input: &FormInput) -> Value {
+        let state = payloads::form_state(&view.view, input);
+        let payload = payloads::view_submission(user, payloads::view_payload(view, state));
+        self.interact_json(&payload).await
+    }
+
+    /// Open the form, fill it and submit it; panics unless accepted.
+    /// Returns the stored request.
+    pub async fn request(&self, user: &str, input: FormInput) -> AccessRequest {
+        let view = self.open_form(user).await;
+        let answer = self.submit(user, &view, &input).await;
+        assert_eq!(
+            answer["response_action"], "update",
+            "submission refused: {answer:#}"
+        );
+        self.latest_request_of(user).await
+    }
+
+    pub async fn latest_request_of(&self, user: &str) -> AccessRequest {
+        self.state
+            .store
+            .list_requests(&RequestFilter {
+                requester: Some(SlackUserId::parse(user).unwrap()),
+                limit: Some(1),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .pop()
+            .expect("a stored request")
+    }
+
+    pub async fn get(&self, id: RequestId) -> AccessRequest {
+        self.state.store.get_request(id).await.unwrap().expect("request exists")
+    }
+
+    /// Wait until the request reaches `status`.
+    pub async fn wait_for_status(&self, id: RequestId, status: &str) -> AccessRequest {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let r = self.get(id).await;
+            if r.status.as_str() == status {
+                return r;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "request {id} is {} (failure: {:?}), never became {status}",
+                r.status,
+                r.failure_reason
+            );
+            self.state.kick();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The message in `conversation` (a user ID means their DM) that has a
+    /// button `action` for request `id`, waiting for it to appear.
+    pub async fn message_with_button(&self, conversation: &str, action: &str, id: RequestId) -> Message {
+        let id = id.to_string();
+        let find = || {
+            self.slack
+                .messages_in(conversation)
+                .into_iter()
+                .find(|m| m.buttons().iter().any(|b| b == action) && m.blocks.to_string().contains(&id))
+        };
+        wait_until(&format!("a message in {conversation} with a {action} button"), || {
+            find().is_some()
+        })
+        .await;
+        find().unwrap()
+    }
+
+    /// Click `action` on `message` as `user`.
+    pub async fn click_on(&self, user: &str, message: &Message, action: &str, id: RequestId) -> reqwest::Response {
+        let trigger = self.slack.trigger_for(user);
+        let payload = payloads::message_button(user, &message.channel, &message.ts, action, &id.to_string(), &trigger);
+        self.interact(&payload).await
+    }
+
+    /// Click `action` for request `id` on the message in `owner`'s DM, as `user`.
+    pub async fn click(&self, user: &str, owner: &str, action: &str, id: RequestId) -> reqwest::Response {
+        let message = self.message_with_button(owner, action, id).await;
+        let resp = self.click_on(user, &message, action, id).await;
+        assert_eq!(resp.status(), 200);
+        resp
+    }
+
+    /// Ephemeral messages sent to `user`.
+    pub fn ephemeral_to(&self, user: &str) -> Vec<String> {
+        self.slack
+            .ephemeral()
+            .into_iter()
+            .filter(|(_, u, _)| u == user)
+            .map(|(_, _, t)| t)
+            .collect()
+    }
+
+    /// Move the clock and let the worker act on it.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+        self.state.kick();
+    }
+
+    /// Attribute POSTs the tailnet received.
+    pub fn attribute_posts(&self) -> Vec<Value> {
+        self.tailnet
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path.contains("/attributes/"))
+            .filter_map(|r| r.json)
+            .collect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// Poll `condition` until it holds (panics after [`WAIT`], naming `what`).
+pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The form input for a standard prod request by alice.
+pub fn prod_request() -> FormInput {
+    FormInput {
+        profile: Some(PROD.into()),
+        device: Some(ALICE_LAPTOP.into()),
+        duration_secs: Some(3600),
+        approver: Some(BOB.into()),
+        reason: Some("deploy hotfix 42".into()),
+    }
+}
+
+/// JSON of a Slack text object, for building expectations.
+pub fn plain(text: &str) -> Value {
+    json!({ "type": "plain_text", "text": text })
+}
