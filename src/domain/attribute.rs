@@ -286,6 +286,43 @@ mod tests {
     }
 
     #[test]
+    fn key_rejects_url_significant_chars() {
+        // The key goes into the Tailscale API path.
+        for (k, c) in [
+            ("custom:a/b", '/'),
+            ("custom:a?b", '?'),
+            ("custom:a%2Fb", '%'),
+            ("custom:a#b", '#'),
+        ] {
+            assert_eq!(
+                AttributeKey::parse(k),
+                Err(AttributeKeyError::IllegalChar(c))
+            );
+        }
+    }
+
+    #[test]
+    fn json_int_value_edges() {
+        // Config files and Tailscale responses go through from_json.
+        assert_eq!(
+            AttributeValue::from_json(&serde_json::json!(9_007_199_254_740_991_i64)),
+            Ok(AttributeValue::Int(MAX_SAFE_INTEGER))
+        );
+        assert_eq!(
+            AttributeValue::from_json(&serde_json::json!(9_007_199_254_740_992_i64)),
+            Err(AttributeValueError::IntOutOfRange)
+        );
+        assert_eq!(
+            AttributeValue::from_json(&serde_json::json!(-9_007_199_254_740_992_i64)),
+            Err(AttributeValueError::IntOutOfRange)
+        );
+        assert_eq!(
+            AttributeValue::from_json(&serde_json::json!("")),
+            Err(AttributeValueError::EmptyString)
+        );
+    }
+
+    #[test]
     fn string_value_edges() {
         assert!(AttributeValue::string(&"a".repeat(50)).is_ok());
         assert_eq!(

@@ -2,7 +2,9 @@
 //! references and the job queue (outbox), on SQLite or PostgreSQL.
 //!
 //! The store never reads the clock: every time is passed in, so the worker
-//! and tests control time.
+//! and tests control time. Both backends keep times to the microsecond
+//! (finer parts are dropped), durations to the second, and replace NUL
+//! characters in stored text with U+FFFD (PostgreSQL cannot store NUL).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{AccessRequest, NodeId, RequestId, RequestStatus, SlackUserId};
 
+mod codec;
 pub mod connect;
+pub mod postgres;
+pub mod sqlite;
 pub use connect::connect;
 
 /// Who caused an event: a Slack user, or accessbot itself (worker, timeouts).
@@ -251,7 +256,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Store a new request (its status must be `pending`, or `approved` for a
     /// self-approval without confirmation), its `created` audit event, and
-    /// `jobs`, in one transaction.
+    /// `jobs`, in one transaction. An ID already stored is
+    /// [`StoreError::Duplicate`]; another status is
+    /// [`StoreError::InvalidTransition`].
     async fn create_request(&self, req: &AccessRequest, jobs: &[NewJob]) -> Result<(), StoreError>;
 
     async fn get_request(&self, id: RequestId) -> Result<Option<AccessRequest>, StoreError>;
@@ -263,10 +270,14 @@ pub trait Store: Send + Sync + 'static {
     /// Compare-and-set `from → to`: succeeds for exactly one caller however
     /// many race, appends the audit event and enqueues the jobs in the same
     /// transaction, and returns the updated request. A request no longer in
-    /// `from` gives [`StoreError::Conflict`] with its current status.
+    /// `from` gives [`StoreError::Conflict`] with its current status; an
+    /// unknown one [`StoreError::NotFound`]. `from → to` outside the state
+    /// machine is [`StoreError::InvalidTransition`], checked first.
     async fn transition(&self, t: Transition) -> Result<AccessRequest, StoreError>;
 
     /// Remember (or replace) where one of a request's messages lives.
+    /// Here, in `append_audit` and in `enqueue`, an unknown request is
+    /// [`StoreError::NotFound`].
     async fn set_message_ref(&self, id: RequestId, msg: &MessageRef) -> Result<(), StoreError>;
 
     async fn message_refs(&self, id: RequestId) -> Result<Vec<MessageRef>, StoreError>;
