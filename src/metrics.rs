@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -21,6 +21,7 @@ pub struct Inner {
     pub job_oldest_due_age: IntGauge,
     pub dead_jobs: IntGauge,
     pub unaccounted_attributes: IntGauge,
+    pub reapplied: IntCounter,
     slack_calls: HistogramVec,
     tailscale_calls: HistogramVec,
     interaction_ack: HistogramVec,
@@ -81,6 +82,15 @@ impl Metrics {
                 "Age of the oldest due job, in seconds (0 when none).",
             ),
             dead_jobs: gauge("accessbot_dead_jobs", "Jobs given up after repeated failure."),
+            reapplied: {
+                let c = IntCounter::new(
+                    "accessbot_reapplied_attributes_total",
+                    "Missing attributes of active grants set again by reconciliation.",
+                )
+                .expect("valid metric");
+                registry.register(Box::new(c.clone())).expect("unique metric");
+                c
+            },
             unaccounted_attributes: gauge(
                 "accessbot_unaccounted_attributes",
                 "Profile attributes on devices that no active grant accounts for (last reconciliation).",

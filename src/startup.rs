@@ -30,9 +30,8 @@ impl Application {
     /// binds the listen address.
     pub async fn build(config: Config, clock: DynClock) -> anyhow::Result<Self> {
         let db_url = config.database.url.expose_secret().to_owned();
-        let store = crate::store::connect(&db_url, config.database.max_connections)
-            .await
-            .with_context(|| format!("cannot open database {}", redact_url(&db_url)))?;
+        // `connect` names the (redacted) URL in its errors already.
+        let store = crate::store::connect(&db_url, config.database.max_connections).await?;
         store
             .migrate()
             .await
@@ -74,31 +73,31 @@ impl Application {
 
     /// Serves (and runs the worker, unless switched off) until `shutdown`
     /// resolves; in-flight requests and the job in progress finish first.
+    /// Background tasks belong to this future: if it is dropped (aborted),
+    /// they stop with it, as they would with the process.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = crate::http::router(self.state.clone());
         let stop = CancellationToken::new();
-        let worker = self.state.config.worker.enabled.then(|| {
-            let worker = Worker::new(self.state.clone());
-            tokio::spawn(worker.run(stop.clone()))
-        });
-        let socket = match (
-            self.state.config.slack.socket_mode,
-            self.state.config.slack.app_token.clone(),
-        ) {
-            (true, Some(token)) => Some(tokio::spawn(crate::slack::socket::run(
+        let mut background = tokio::task::JoinSet::new();
+        let worker = self.state.config.worker.enabled;
+        if worker {
+            background.spawn(Worker::new(self.state.clone()).run(stop.clone()));
+        }
+        let socket_mode = self.state.config.slack.socket_mode;
+        if let (true, Some(token)) = (socket_mode, self.state.config.slack.app_token.clone()) {
+            background.spawn(crate::slack::socket::run(
                 self.state.clone(),
                 token,
                 stop.clone(),
-            ))),
-            _ => None,
-        };
+            ));
+        }
         tracing::info!(
             addr = %self.local_addr(),
-            worker = worker.is_some(),
-            socket_mode = socket.is_some(),
+            worker,
+            socket_mode,
             "accessbot listening"
         );
         let stop_server = stop.clone();
@@ -110,9 +109,7 @@ impl Application {
             .await
             .context("HTTP server failed");
         stop.cancel();
-        for task in [worker, socket].into_iter().flatten() {
-            let _ = task.await;
-        }
+        while background.join_next().await.is_some() {}
         served
     }
 }

@@ -235,6 +235,30 @@ async fn listing_applies_every_filter(db: &TestDb) {
         list(RequestFilter::default()).await,
         vec![e.id, d.id, c.id, b.id, a.id]
     );
+    // Counting uses the same filter and ignores the limit.
+    let count = |f: RequestFilter| {
+        let store = store.clone();
+        async move { store.count_requests(&f).await.unwrap() }
+    };
+    assert_eq!(count(RequestFilter::default()).await, 5);
+    assert_eq!(
+        count(RequestFilter {
+            statuses: vec![Active],
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await,
+        2
+    );
+    assert_eq!(
+        count(RequestFilter {
+            requester: Some(user("UALICE")),
+            statuses: vec![Pending],
+            ..Default::default()
+        })
+        .await,
+        1
+    );
     assert_eq!(
         list(RequestFilter {
             requester: Some(user("UALICE")),

@@ -224,6 +224,24 @@ pub(super) fn push_request_filter<DB, T>(
     String: for<'t> Encode<'t, DB> + Type<DB>,
     i64: for<'t> Encode<'t, DB> + Type<DB>,
 {
+    push_request_where(qb, f, time);
+    qb.push(" ORDER BY created_at DESC, id DESC");
+    if let Some(limit) = f.limit {
+        qb.push(" LIMIT ").push_bind(i64::from(limit));
+    }
+}
+
+/// Appends just the `WHERE …` of a [`RequestFilter`] (its limit ignored).
+pub(super) fn push_request_where<DB, T>(
+    qb: &mut QueryBuilder<DB>,
+    f: &RequestFilter,
+    time: impl Fn(DateTime<Utc>) -> T,
+) where
+    DB: Database,
+    T: for<'t> Encode<'t, DB> + Type<DB>,
+    String: for<'t> Encode<'t, DB> + Type<DB>,
+    i64: for<'t> Encode<'t, DB> + Type<DB>,
+{
     qb.push(" WHERE TRUE");
     if let Some(u) = &f.requester {
         qb.push(" AND requester = ")
@@ -254,10 +272,6 @@ pub(super) fn push_request_filter<DB, T>(
     }
     if let Some(t) = f.expires_before {
         qb.push(" AND expires_at <= ").push_bind(time(t));
-    }
-    qb.push(" ORDER BY created_at DESC, id DESC");
-    if let Some(limit) = f.limit {
-        qb.push(" LIMIT ").push_bind(i64::from(limit));
     }
 }
 

@@ -267,6 +267,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_requests(&self, filter: &RequestFilter)
         -> Result<Vec<AccessRequest>, StoreError>;
 
+    /// How many requests match (the filter's limit is ignored).
+    async fn count_requests(&self, filter: &RequestFilter) -> Result<i64, StoreError>;
+
     /// Compare-and-set `from → to`: succeeds for exactly one caller however
     /// many race, appends the audit event and enqueues the jobs in the same
     /// transaction, and returns the updated request. A request no longer in

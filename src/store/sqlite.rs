@@ -254,6 +254,12 @@ impl Store for SqliteStore {
         rows.iter().map(request_from_row).collect()
     }
 
+    async fn count_requests(&self, filter: &RequestFilter) -> Result<i64, StoreError> {
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM requests");
+        codec::push_request_where(&mut qb, filter, micros);
+        Ok(qb.build_query_scalar::<i64>().fetch_one(&self.pool).await?)
+    }
+
     async fn transition(&self, t: Transition) -> Result<AccessRequest, StoreError> {
         t.from.transition(t.to)?;
         let mut tx = self.begin_immediate().await?;

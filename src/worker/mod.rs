@@ -3,6 +3,7 @@
 //! may run it: jobs are leased to one worker at a time, and every
 //! transition is a compare-and-set, so nothing happens twice.
 
+pub mod reconcile;
 mod timers;
 
 use std::time::Duration;
@@ -73,13 +74,14 @@ impl Worker {
         let poll = self.state.config.worker.poll_interval;
         let reconcile_every = self.state.config.worker.reconcile_interval;
         let mut last_reconcile: Option<tokio::time::Instant> = None;
+        let mut cursor = reconcile::Cursor::default();
         loop {
             if let Err(e) = self.tick().await {
                 tracing::error!(error = %e, "worker round failed");
             }
             if last_reconcile.is_none_or(|t| t.elapsed() >= reconcile_every) {
                 last_reconcile = Some(tokio::time::Instant::now());
-                if let Err(e) = timers::reconcile(&self.state).await {
+                if let Err(e) = reconcile::run(&self.state, &mut cursor).await {
                     tracing::warn!(error = %e, "reconciliation failed");
                 }
             }

@@ -101,16 +101,11 @@ pub async fn update_gauges(state: &AppState) -> Result<(), StoreError> {
     );
     let active = state
         .store
-        .list_requests(&RequestFilter {
+        .count_requests(&RequestFilter {
             statuses: vec![RequestStatus::Active],
             ..Default::default()
         })
         .await?;
-    state.metrics.active_grants.set(active.len() as i64);
-    Ok(())
-}
-
-/// Compare active grants with the tailnet (issue 6 fills this in).
-pub async fn reconcile(_state: &AppState) -> anyhow::Result<()> {
+    state.metrics.active_grants.set(active);
     Ok(())
 }

@@ -256,6 +256,17 @@ impl TestApp {
         }
     }
 
+    /// Kill the app mid-flight, as a crash would: the server, worker and
+    /// any job in progress stop where they are.
+    pub async fn crash(mut self) {
+        // Keep the stop signal unsent: no graceful shutdown.
+        let _never_sent = self.stop.take();
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -304,6 +315,23 @@ impl TestApp {
         self.wait_for_view(user, &trigger).await
     }
 
+    /// Open the form and wait until its approver question is filled in
+    /// (approvers are looked up after the modal opens).
+    pub async fn open_form_ready(&self, user: &str) -> OpenView {
+        let view = self.open_form(user).await;
+        let id = view.id.clone();
+        let has_approver_block = |v: &OpenView| {
+            v.view["blocks"]
+                .as_array()
+                .is_some_and(|b| b.iter().any(|b| b["block_id"] == "approver"))
+        };
+        wait_until("the approvers are shown", || {
+            has_approver_block(&self.current_view(&id))
+        })
+        .await;
+        self.current_view(&id)
+    }
+
     /// Wait until the modal opened with `trigger` exists, and return it.
     pub async fn wait_for_view(&self, user: &str, trigger: &str) -> OpenView {
         let opened = || {
@@ -331,7 +359,7 @@ impl TestApp {
     /// Open the form, fill it and submit it; panics unless accepted.
     /// Returns the stored request.
     pub async fn request(&self, user: &str, input: FormInput) -> AccessRequest {
-        let view = self.open_form(user).await;
+        let view = self.open_form_ready(user).await;
         let answer = self.submit(user, &view, &input).await;
         assert_eq!(
             answer["response_action"], "update",
@@ -417,6 +445,20 @@ impl TestApp {
             .filter(|(_, u, _)| u == user)
             .map(|(_, _, t)| t)
             .collect()
+    }
+
+    /// Wait until no job is due (everything enqueued so far has run).
+    pub async fn settle(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let stats = self.state.store.job_stats(self.clock.now()).await.unwrap();
+            if stats.due == 0 {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "jobs never settled: {stats:?}");
+            self.state.kick();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Move the clock and let the worker act on it.

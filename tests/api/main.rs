@@ -1,0 +1,31 @@
+//! End-to-end tests of the running service: the real router, worker and
+//! store (SQLite and PostgreSQL) against a fake Slack and a fake tailnet.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+/// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::support::db::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::support::db::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+mod http;
+mod lifecycle;
+mod request_flow;
