@@ -939,6 +939,37 @@ async fn the_first_index_waits_for_one_fetch_however_many_ask() {
 }
 
 #[tokio::test]
+async fn a_caller_giving_up_does_not_abandon_the_first_fetch() {
+    let fake = fake_with_alice().await;
+    let (_, clock) = manual_clock();
+    let directory = DeviceDirectory::new(api_key_client(&fake), Duration::from_secs(60), clock);
+    let hold = fake.hold("GET", "/devices");
+    // The list is held at the fake, so this caller's budget always runs out.
+    let gave_up = tokio::time::timeout(Duration::from_millis(20), directory.index()).await;
+    assert!(gave_up.is_err());
+    hold.release();
+    fake.wait_until("the device list was answered", |f| {
+        f.requests()
+            .iter()
+            .any(|r| r.path.ends_with("/devices") && r.status == Some(200))
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        // Served from memory once the abandoned fetch has landed.
+        let index = directory.index().await.unwrap();
+        if index.len() == 1 && fake.count("GET", "/devices") == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fetch was abandoned"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
 async fn a_stale_index_is_served_at_once_while_one_refresh_runs() {
     let fake = fake_with_alice().await;
     let (clock, dyn_clock) = manual_clock();

@@ -87,7 +87,18 @@ impl DeviceDirectory {
                 }
                 Ok(stale)
             }
-            None => self.inner.first_fetch().await,
+            // In a task of its own, so a caller that gives up (Slack's
+            // 3-second budget) does not abandon the fetch for everyone.
+            None => {
+                let inner = self.inner.clone();
+                tokio::spawn(async move { inner.first_fetch().await })
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(TailscaleError::Transport(format!(
+                            "the device list fetch stopped: {e}"
+                        )))
+                    })
+            }
         }
     }
 

@@ -9,22 +9,22 @@ pub const REQUIRED_SCOPES: &str = "devices:core:read, devices:posture_attributes
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TailscaleError {
     /// 429: Tailscale asks us to slow down.
-    #[error("Tailscale is rate limiting accessbot (HTTP 429){}; it will be retried", wait_hint(.retry_after))]
+    #[error("Tailscale is rate limiting accessbot (HTTP 429{})", wait_hint(.retry_after))]
     RateLimited { retry_after: Option<Duration> },
 
     /// 5xx (and 408): trouble on Tailscale's side.
-    #[error("Tailscale had a server error (HTTP {status}): {message}; it will be retried")]
+    #[error("Tailscale had a server error (HTTP {status}): {message}")]
     Server {
         status: u16,
         message: String,
         retry_after: Option<Duration>,
     },
 
-    #[error("Tailscale did not answer within {}; it will be retried", humantime::format_duration(*.0))]
+    #[error("Tailscale did not answer within {}", humantime::format_duration(*.0))]
     Timeout(Duration),
 
     /// Connection refused, DNS, TLS, a body cut short…
-    #[error("cannot reach the Tailscale API: {0}; it will be retried")]
+    #[error("cannot reach the Tailscale API: {0}")]
     Transport(String),
 
     /// 400: Tailscale refused the request; `message` is Tailscale's own.
@@ -59,7 +59,7 @@ pub enum TailscaleError {
 fn wait_hint(retry_after: &Option<Duration>) -> String {
     match retry_after {
         Some(d) => format!(
-            " for {}",
+            ", retry after {}",
             humantime::format_duration(Duration::from_secs(d.as_secs()))
         ),
         None => String::new(),
