@@ -38,7 +38,8 @@ impl Application {
             .with_context(|| format!("cannot migrate database {}", redact_url(&db_url)))?;
         let metrics = Metrics::new();
         let slack = SlackApi::new(&config.slack, metrics.clone())?;
-        let tailscale = TailscaleClient::new(&config.tailscale)?;
+        let tailscale =
+            TailscaleClient::new(&config.tailscale, metrics.clone())?.with_clock(clock.clone());
         let devices = DeviceDirectory::new(
             tailscale.clone(),
             config.tailscale.device_cache_ttl,

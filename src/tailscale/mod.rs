@@ -1,88 +1,23 @@
-//! TEMPORARY interface stub, replaced by the real client (issue 4).
-#![allow(dead_code, unused_variables)]
+//! The Tailscale API as accessbot uses it: devices (for the request form
+//! and its validation) and `custom:*` posture attributes (the grants).
+//!
+//! - [`TailscaleClient`]: the API calls, with API-key or OAuth auth,
+//!   retries of transient failures and typed errors ([`TailscaleError`]).
+//! - [`DeviceDirectory`]: the tailnet's devices cached in memory, and the
+//!   [`DeviceIndex`] lookups the Slack form needs.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod auth;
+mod client;
+mod directory;
+mod error;
+mod index;
+mod model;
+mod retry;
+mod transport;
 
-use chrono::{DateTime, Utc};
-
-use crate::clock::DynClock;
-use crate::config::TailscaleConfig;
-use crate::domain::{AttributeKey, AttributeValue, NodeId};
-
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("tailscale error")]
-pub struct TailscaleError;
-
-impl TailscaleError {
-    pub fn is_transient(&self) -> bool {
-        false
-    }
-    pub fn retry_after(&self) -> Option<Duration> {
-        None
-    }
-    pub fn status(&self) -> Option<u16> {
-        None
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Device {
-    pub node_id: NodeId,
-    pub name: String,
-    pub hostname: String,
-    pub user: String,
-    pub os: String,
-    pub addresses: Vec<String>,
-    pub tags: Vec<String>,
-    pub last_seen: Option<DateTime<Utc>>,
-}
-
-#[derive(Clone)]
-pub struct TailscaleClient;
-
-impl TailscaleClient {
-    pub fn new(_c: &TailscaleConfig) -> anyhow::Result<Self> {
-        Ok(Self)
-    }
-    pub async fn set_attribute(
-        &self,
-        n: &NodeId,
-        k: &AttributeKey,
-        v: &AttributeValue,
-        e: Option<DateTime<Utc>>,
-        c: &str,
-    ) -> Result<(), TailscaleError> {
-        Ok(())
-    }
-    pub async fn delete_attribute(
-        &self,
-        n: &NodeId,
-        k: &AttributeKey,
-    ) -> Result<(), TailscaleError> {
-        Ok(())
-    }
-}
-
-pub struct DeviceIndex;
-impl DeviceIndex {
-    pub fn owned_by(&self, e: &str) -> Vec<&Device> {
-        vec![]
-    }
-    pub fn search(&self, q: &str) -> Vec<&Device> {
-        vec![]
-    }
-}
-
-pub struct DeviceDirectory;
-impl DeviceDirectory {
-    pub fn new(c: TailscaleClient, ttl: Duration, clock: DynClock) -> Self {
-        Self
-    }
-    pub async fn index(&self) -> Result<Arc<DeviceIndex>, TailscaleError> {
-        Ok(Arc::new(DeviceIndex))
-    }
-    pub async fn find(&self, n: &NodeId) -> Result<Option<Device>, TailscaleError> {
-        Ok(None)
-    }
-}
+pub use client::TailscaleClient;
+pub use directory::DeviceDirectory;
+pub use error::{TailscaleError, REQUIRED_SCOPES};
+pub use index::DeviceIndex;
+pub use model::{rfc3339_utc, truncate_chars, Device, DeviceAttributes, MAX_COMMENT_CHARS};
+pub use retry::RetryPolicy;

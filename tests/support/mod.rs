@@ -1,4 +1,10 @@
 #![allow(dead_code)]
-//! Shared helpers for the integration tests; each test binary does `mod support;`.
+//! Shared helpers for the integration tests: real test databases, fakes of
+//! the services accessbot talks to, Slack-shaped payloads and `spawn_app`.
+//! Each test binary does `mod support;`.
 
+pub mod app;
 pub mod db;
+pub mod fake_slack;
+pub mod fake_tailscale;
+pub mod payloads;
