@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 #[derive(Clone)]
@@ -22,6 +23,7 @@ pub struct Inner {
     pub dead_jobs: IntGauge,
     pub unaccounted_attributes: IntGauge,
     pub reapplied: IntCounter,
+    pub reconciliations: IntCounter,
     slack_calls: HistogramVec,
     tailscale_calls: HistogramVec,
     interaction_ack: HistogramVec,
@@ -36,6 +38,13 @@ impl Metrics {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let plain_counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
             registry
                 .register(Box::new(c.clone()))
                 .expect("unique metric");
@@ -82,15 +91,14 @@ impl Metrics {
                 "Age of the oldest due job, in seconds (0 when none).",
             ),
             dead_jobs: gauge("accessbot_dead_jobs", "Jobs given up after repeated failure."),
-            reapplied: {
-                let c = IntCounter::new(
-                    "accessbot_reapplied_attributes_total",
-                    "Missing attributes of active grants set again by reconciliation.",
-                )
-                .expect("valid metric");
-                registry.register(Box::new(c.clone())).expect("unique metric");
-                c
-            },
+            reapplied: plain_counter(
+                "accessbot_reapplied_attributes_total",
+                "Missing attributes of active grants set again by reconciliation.",
+            ),
+            reconciliations: plain_counter(
+                "accessbot_reconciliations_total",
+                "Reconciliation rounds completed (alert if it stops growing).",
+            ),
             unaccounted_attributes: gauge(
                 "accessbot_unaccounted_attributes",
                 "Profile attributes on devices that no active grant accounts for (last reconciliation).",

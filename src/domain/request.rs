@@ -143,9 +143,13 @@ pub struct AccessRequest {
 }
 
 impl AccessRequest {
-    /// When access ends if approved at `decided_at`.
+    /// When access ends if approved at `decided_at`, in whole seconds: the
+    /// precision Tailscale keeps, so the stored expiry and the attribute's
+    /// are the same instant.
     pub fn expiry_from(&self, decided_at: DateTime<Utc>) -> DateTime<Utc> {
-        decided_at + chrono::Duration::from_std(self.duration).unwrap_or(chrono::Duration::zero())
+        use chrono::SubsecRound;
+        (decided_at + chrono::Duration::from_std(self.duration).unwrap_or(chrono::Duration::zero()))
+            .trunc_subsecs(0)
     }
 }
 

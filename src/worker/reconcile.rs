@@ -53,7 +53,10 @@ pub async fn run(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<Report
         .await?;
     let mut grants: BTreeMap<NodeId, Vec<AccessRequest>> = BTreeMap::new();
     for req in active {
-        grants.entry(req.device.node_id.clone()).or_default().push(req);
+        grants
+            .entry(req.device.node_id.clone())
+            .or_default()
+            .push(req);
     }
 
     let mut report = Report::default();
@@ -70,7 +73,9 @@ pub async fn run(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<Report
                     fail_gone(state, req, now, &mut report).await?;
                 }
             }
-            Err(e) => tracing::warn!(node = %node, error = %e, "reconciliation could not read attributes"),
+            Err(e) => {
+                tracing::warn!(node = %node, error = %e, "reconciliation could not read attributes")
+            }
         }
         report.devices_checked += 1;
     }
@@ -97,7 +102,9 @@ pub async fn run(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<Report
                 for node in window {
                     match state.tailscale.get_attributes(node).await {
                         Ok(attrs) => find_unaccounted(state, node, &attrs, &[], now, &mut report),
-                        Err(e) => tracing::debug!(node = %node, error = %e, "skipped in reconciliation"),
+                        Err(e) => {
+                            tracing::debug!(node = %node, error = %e, "skipped in reconciliation")
+                        }
                     }
                     report.devices_checked += 1;
                 }
@@ -110,6 +117,7 @@ pub async fn run(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<Report
         .metrics
         .unaccounted_attributes
         .set(report.unaccounted.len() as i64);
+    state.metrics.reconciliations.inc();
     tracing::info!(
         devices = report.devices_checked,
         reapplied = report.reapplied.len(),
@@ -202,7 +210,9 @@ async fn fail_gone(
     match state.store.transition(t).await {
         Ok(_) => {
             tracing::warn!(request = %req.id, node = %req.device.node_id, "device is gone; grant failed");
-            state.metrics.request_outcome(req.attribute.as_str(), "failed");
+            state
+                .metrics
+                .request_outcome(req.attribute.as_str(), "failed");
             state.kick();
             report.device_gone.push(req.id.to_string());
             Ok(())

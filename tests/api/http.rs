@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::app::{AppOptions, TestApp, ALICE, SIGNING_SECRET};
+use crate::support::app::{AppOptions, Clock, TestApp, ALICE, SIGNING_SECRET};
 use crate::support::db::Backend;
 use crate::support::payloads;
 use accessbot::slack::signature;
@@ -11,7 +11,10 @@ use accessbot::slack::signature;
 const FORM: &str = "application/x-www-form-urlencoded";
 
 async fn app() -> TestApp {
-    AppOptions::new(Backend::Sqlite).spawn().await.expect("SQLite is always there")
+    AppOptions::new(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite is always there")
 }
 
 fn shortcut_body(app: &TestApp) -> String {
@@ -48,17 +51,33 @@ async fn unsigned_or_badly_signed_requests_are_refused_without_effect() {
     let now = app.clock.now().timestamp();
     let body = shortcut_body(&app);
 
-    assert_eq!(post(&app, body.clone(), None, None).await, 401, "no headers");
+    assert_eq!(
+        post(&app, body.clone(), None, None).await,
+        401,
+        "no headers"
+    );
 
     let (ts, _) = sign_at(&body, now);
     let wrong = signature::sign(b"not-the-secret", &now.to_string(), body.as_bytes());
-    assert_eq!(post(&app, body.clone(), ts.clone(), Some(wrong)).await, 401, "wrong signature");
+    assert_eq!(
+        post(&app, body.clone(), ts.clone(), Some(wrong)).await,
+        401,
+        "wrong signature"
+    );
 
     let (ts_old, sig_old) = sign_at(&body, now - 6 * 60);
-    assert_eq!(post(&app, body.clone(), ts_old, sig_old).await, 401, "6 minutes old");
+    assert_eq!(
+        post(&app, body.clone(), ts_old, sig_old).await,
+        401,
+        "6 minutes old"
+    );
 
     let (ts_new, sig_new) = sign_at(&body, now + 6 * 60);
-    assert_eq!(post(&app, body.clone(), ts_new, sig_new).await, 401, "6 minutes ahead");
+    assert_eq!(
+        post(&app, body.clone(), ts_new, sig_new).await,
+        401,
+        "6 minutes ahead"
+    );
 
     let sig = signature::sign(SIGNING_SECRET.as_bytes(), "soon", body.as_bytes());
     assert_eq!(
@@ -69,9 +88,17 @@ async fn unsigned_or_badly_signed_requests_are_refused_without_effect() {
 
     let (ts, sig) = sign_at(&body, now);
     let tampered = body.replace("request_access", "request_accesz");
-    assert_eq!(post(&app, tampered, ts, sig).await, 401, "body changed after signing");
+    assert_eq!(
+        post(&app, tampered, ts, sig).await,
+        401,
+        "body changed after signing"
+    );
 
-    assert_eq!(app.slack.count("views.open"), 0, "no refused request had an effect");
+    assert_eq!(
+        app.slack.count("views.open"),
+        0,
+        "no refused request had an effect"
+    );
 }
 
 #[tokio::test]
@@ -90,20 +117,31 @@ async fn bodies_over_one_mebibyte_get_413() {
     let body = format!("payload={}", "x".repeat(2 * 1024 * 1024));
     let (ts, sig) = sign_at(&body, app.clock.now().timestamp());
     assert_eq!(post(&app, body, ts, sig).await, 413);
-    // A chunked body (no Content-Length) is cut off at the limit too.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..64).map(|_| Ok(vec![b'x'; 64 * 1024])).collect();
-    let resp = app
-        .http
-        .post(app.url("/slack/interactions"))
-        .header("content-type", FORM)
-        .header("x-slack-request-timestamp", app.clock.now().timestamp().to_string())
-        .header("x-slack-signature", "v0=00")
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 413);
+    // A chunked body (no Content-Length to refuse up front) is cut off at the limit too.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /slack/interactions HTTP/1.1\r\nhost: {}\r\ncontent-type: {FORM}\r\n\
+         x-slack-request-timestamp: {}\r\nx-slack-signature: v0=00\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+        app.addr,
+        app.clock.now().timestamp()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..32 {
+        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+        frame.extend_from_slice(&chunk);
+        frame.extend_from_slice(b"\r\n");
+        if conn.write_all(&frame).await.is_err() {
+            break; // the server may stop reading once it has answered
+        }
+    }
+    let _ = conn.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 }
 
 #[tokio::test]
@@ -114,12 +152,18 @@ async fn garbage_payloads_get_400_not_500() {
         "nothing=here".to_owned(),
         serde_urlencoded::to_string([("payload", r#"{"type":"block_actions"}"#)]).unwrap(),
     ] {
-        let resp = app.post_signed("/slack/interactions", FORM, body.clone()).await;
+        let resp = app
+            .post_signed("/slack/interactions", FORM, body.clone())
+            .await;
         assert_eq!(resp.status(), 400, "{body}");
     }
-    let resp = app.post_signed("/slack/commands", FORM, "text=hi".into()).await;
+    let resp = app
+        .post_signed("/slack/commands", FORM, "text=hi".into())
+        .await;
     assert_eq!(resp.status(), 400);
-    let resp = app.post_signed("/slack/events", "application/json", "{".into()).await;
+    let resp = app
+        .post_signed("/slack/events", "application/json", "{".into())
+        .await;
     assert_eq!(resp.status(), 400);
     // An interaction type nobody knows yet is acknowledged, not an error.
     let unknown = json!({ "type": "something_new", "user": { "id": ALICE } });
@@ -130,10 +174,15 @@ async fn garbage_payloads_get_400_not_500() {
 async fn url_verification_echoes_the_challenge() {
     let app = app().await;
     let body = json!({ "token": "t", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification" });
-    let resp = app.post_signed("/slack/events", "application/json", body.to_string()).await;
+    let resp = app
+        .post_signed("/slack/events", "application/json", body.to_string())
+        .await;
     assert_eq!(resp.status(), 200);
     let answer: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(answer["challenge"], "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");
+    assert_eq!(
+        answer["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
 }
 
 #[tokio::test]
@@ -158,15 +207,34 @@ async fn health_readiness_and_metrics_answer() {
     let text = metrics.text().await.unwrap();
     assert!(text.contains("accessbot_job_queue_depth"), "{text}");
     // Health endpoints need no signature; Slack endpoints always do.
-    let resp = app.http.post(app.url("/slack/events")).body("{}").send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.url("/slack/events"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
 }
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_and_returns_cleanly() {
     let app = app().await;
-    assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let addr = app.addr;
     app.stop().await; // panics unless run_until returned Ok
-    assert!(reqwest::get(format!("http://{addr}/healthz")).await.is_err(), "listener is closed");
+    assert!(
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_err(),
+        "listener is closed"
+    );
 }

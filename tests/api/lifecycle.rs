@@ -55,7 +55,9 @@ fn deletes(app: &TestApp) -> usize {
 }
 
 async fn expiry_is_announced_once(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let req = active_grant(&app, 1).await;
     app.advance(HOUR + Duration::from_secs(60));
     app.wait_for_status(req.id, "expired").await;
@@ -66,7 +68,9 @@ async fn expiry_is_announced_once(backend: Backend) {
         .into_iter()
         .find(|m| m.render().contains("has ended"))
         .unwrap();
-    assert!(ended.render().contains("Your access to *Production* on *alice-laptop* has ended"));
+    assert!(ended
+        .render()
+        .contains("Your access to *Production* on *alice-laptop* has ended"));
     assert!(ended.buttons().contains(&"request_again".to_owned()));
     wait_until("the approver's message shows the end", || {
         dms_containing(&app, BOB, "Access ended") == 1
@@ -87,26 +91,30 @@ async fn expiry_is_announced_once(backend: Backend) {
 }
 
 async fn the_requester_can_revoke(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let req = active_grant(&app, 4).await;
     app.click(ALICE, ALICE, "revoke", req.id).await;
     app.wait_for_status(req.id, "revoked").await;
     app.settle().await;
     assert_eq!(deletes(&app), 1);
-    assert!(app.tailnet.attribute(ALICE_LAPTOP, PROD).is_none(), "access ends at once");
+    assert!(
+        app.tailnet.attribute(ALICE_LAPTOP, PROD).is_none(),
+        "access ends at once"
+    );
     wait_for_dm(&app, ALICE, "was revoked by <@U0ALICE01>").await;
     wait_for_dm(&app, BOB, "Revoked early by <@U0ALICE01>").await;
-    wait_until("the channel is told", || {
-        channel_says(&app, "revoked")
-    })
-    .await;
+    wait_until("the channel is told", || channel_says(&app, "revoked")).await;
     let events = app.state.store.audit_events(req.id).await.unwrap();
     let revoked = events.iter().find(|e| e.action == "revoked").unwrap();
     assert_eq!(revoked.actor.as_str(), ALICE);
 }
 
 async fn the_approver_can_revoke(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let req = active_grant(&app, 4).await;
     app.click(BOB, BOB, "revoke", req.id).await;
     app.wait_for_status(req.id, "revoked").await;
@@ -116,12 +124,16 @@ async fn the_approver_can_revoke(backend: Backend) {
 }
 
 async fn others_cannot_revoke_but_eligible_approvers_can(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let req = active_grant(&app, 4).await;
     let msg = app.message_with_button(ALICE, "revoke", req.id).await;
     app.click_on(MALLORY, &msg, "revoke", req.id).await;
     wait_until("mallory is told no", || {
-        app.ephemeral_to(MALLORY).iter().any(|t| t.contains("cannot revoke"))
+        app.ephemeral_to(MALLORY)
+            .iter()
+            .any(|t| t.contains("cannot revoke"))
     })
     .await;
     assert_eq!(app.get(req.id).await.status.as_str(), "active");
@@ -139,17 +151,25 @@ async fn two_overlapping_grants(app: &TestApp) -> (AccessRequest, AccessRequest)
 }
 
 fn attribute_expiry(app: &TestApp) -> Option<chrono::DateTime<chrono::Utc>> {
-    app.tailnet.attribute(ALICE_LAPTOP, PROD).and_then(|a| a.expiry)
+    app.tailnet
+        .attribute(ALICE_LAPTOP, PROD)
+        .and_then(|a| a.expiry)
 }
 
 async fn revoking_keeps_a_longer_overlapping_grant(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let (short, long) = two_overlapping_grants(&app).await;
     assert_eq!(attribute_expiry(&app), long.expires_at);
     app.click(ALICE, ALICE, "revoke", short.id).await;
     app.wait_for_status(short.id, "revoked").await;
     app.settle().await;
-    assert_eq!(deletes(&app), 0, "the longer grant still needs the attribute");
+    assert_eq!(
+        deletes(&app),
+        0,
+        "the longer grant still needs the attribute"
+    );
     assert_eq!(attribute_expiry(&app), long.expires_at);
     // Revoking the long one shortens to nothing left: now it is deleted.
     app.click(ALICE, ALICE, "revoke", long.id).await;
@@ -160,22 +180,31 @@ async fn revoking_keeps_a_longer_overlapping_grant(backend: Backend) {
 }
 
 async fn revoking_the_longer_grant_shortens_to_the_other(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let (short, long) = two_overlapping_grants(&app).await;
     app.click(ALICE, ALICE, "revoke", long.id).await;
     app.wait_for_status(long.id, "revoked").await;
     app.settle().await;
     assert_eq!(deletes(&app), 0);
-    assert_eq!(attribute_expiry(&app), short.expires_at, "cut back to the remaining grant");
+    assert_eq!(
+        attribute_expiry(&app),
+        short.expires_at,
+        "cut back to the remaining grant"
+    );
 }
 
 async fn granting_never_shortens_existing_access(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let long = active_grant(&app, 8).await;
     let short = active_grant(&app, 1).await;
     let posts = app.attribute_posts();
     assert_eq!(posts.len(), 2);
-    let second: chrono::DateTime<chrono::Utc> = posts[1]["expiry"].as_str().unwrap().parse().unwrap();
+    let second: chrono::DateTime<chrono::Utc> =
+        posts[1]["expiry"].as_str().unwrap().parse().unwrap();
     assert_eq!(Some(second), long.expires_at, "the later expiry is kept");
     // The short grant still ends on its own time.
     assert!(short.expires_at < long.expires_at);
@@ -183,7 +212,9 @@ async fn granting_never_shortens_existing_access(backend: Backend) {
 }
 
 async fn the_requester_can_cancel_a_pending_request(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let req = app.request(ALICE, prod_request()).await;
     let approver_dm = app.message_with_button(BOB, "approve", req.id).await;
     // Only the requester may cancel.
@@ -194,16 +225,17 @@ async fn the_requester_can_cancel_a_pending_request(backend: Backend) {
     app.click(ALICE, ALICE, "cancel", req.id).await;
     app.wait_for_status(req.id, "cancelled").await;
     wait_until("the approver's message can no longer be approved", || {
-        app.slack
-            .messages_in(BOB)
-            .iter()
-            .any(|m| m.ts == approver_dm.ts && m.buttons().is_empty() && m.render().contains("Cancelled"))
+        app.slack.messages_in(BOB).iter().any(|m| {
+            m.ts == approver_dm.ts && m.buttons().is_empty() && m.render().contains("Cancelled")
+        })
     })
     .await;
     // A late click on the old message changes nothing.
     app.click_on(BOB, &approver_dm, "approve", req.id).await;
     wait_until("bob hears it is cancelled", || {
-        app.ephemeral_to(BOB).iter().any(|t| t.contains("already cancelled"))
+        app.ephemeral_to(BOB)
+            .iter()
+            .any(|t| t.contains("already cancelled"))
     })
     .await;
     assert_eq!(app.get(req.id).await.status.as_str(), "cancelled");
@@ -211,7 +243,9 @@ async fn the_requester_can_cancel_a_pending_request(backend: Backend) {
 }
 
 async fn undecided_requests_time_out(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let req = app.request(ALICE, prod_request()).await;
     app.message_with_button(BOB, "approve", req.id).await;
     app.advance(Duration::from_secs(23 * 3600));
@@ -221,21 +255,26 @@ async fn undecided_requests_time_out(backend: Backend) {
     app.wait_for_status(req.id, "timed_out").await;
     wait_for_dm(&app, ALICE, "timed out").await;
     wait_until("the approver's message shows it", || {
-        app.slack
-            .messages_in(BOB)
-            .iter()
-            .any(|m| m.render().contains("Timed out") && !m.buttons().contains(&"approve".to_owned()))
+        app.slack.messages_in(BOB).iter().any(|m| {
+            m.render().contains("Timed out") && !m.buttons().contains(&"approve".to_owned())
+        })
     })
     .await;
 }
 
 async fn the_approver_is_reminded_once(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let req = app.request(ALICE, prod_request()).await;
     app.message_with_button(BOB, "approve", req.id).await;
     app.advance(Duration::from_secs(30 * 60));
     app.settle().await;
-    assert_eq!(dms_containing(&app, BOB, "Reminder"), 0, "not before remind_after");
+    assert_eq!(
+        dms_containing(&app, BOB, "Reminder"),
+        0,
+        "not before remind_after"
+    );
     app.advance(Duration::from_secs(31 * 60));
     wait_for_dm(&app, BOB, "Reminder").await;
     for _ in 0..4 {
@@ -253,17 +292,27 @@ async fn the_approver_is_reminded_once(backend: Backend) {
 }
 
 async fn request_again_opens_a_prefilled_form(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let req = active_grant(&app, 1).await;
-    let msg = app.message_with_button(ALICE, "request_again", req.id).await;
+    let msg = app
+        .message_with_button(ALICE, "request_again", req.id)
+        .await;
     let before = app.slack.count("views.open");
     let resp = app.click_on(ALICE, &msg, "request_again", req.id).await;
     assert_eq!(resp.status(), 200);
-    wait_until("a form opens", || app.slack.count("views.open") == before + 1).await;
+    wait_until("a form opens", || {
+        app.slack.count("views.open") == before + 1
+    })
+    .await;
     let view = app.slack.last_view_of(ALICE).unwrap();
     let id = view.id.clone();
     wait_until("the approvers are shown", || {
-        app.current_view(&id).view.to_string().contains("radio_buttons")
+        app.current_view(&id)
+            .view
+            .to_string()
+            .contains("radio_buttons")
     })
     .await;
     let blocks = app.current_view(&id).view["blocks"].clone();
@@ -282,12 +331,17 @@ async fn request_again_opens_a_prefilled_form(backend: Backend) {
     assert_eq!(block("approver")["initial_option"]["value"], BOB);
     // Only the requester may use it.
     app.click_on(MALLORY, &msg, "request_again", req.id).await;
-    wait_until("mallory is told no", || !app.ephemeral_to(MALLORY).is_empty()).await;
+    wait_until("mallory is told no", || {
+        !app.ephemeral_to(MALLORY).is_empty()
+    })
+    .await;
     assert_eq!(app.slack.count("views.open"), before + 1);
 }
 
 async fn reconciliation_reapplies_missing_and_reports_unknown(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let req = active_grant(&app, 4).await;
     app.settle().await;
     // Someone deletes the attribute by hand, and sets another one nobody asked for.
@@ -303,13 +357,36 @@ async fn reconciliation_reapplies_missing_and_reports_unknown(backend: Backend) 
         .await
         .unwrap();
     assert_eq!(report.reapplied, vec![req.id.to_string()]);
-    assert_eq!(report.unaccounted, vec![(BOB_LAPTOP.to_owned(), STAGING.to_owned())]);
-    let back = app.tailnet.attribute(ALICE_LAPTOP, PROD).expect("re-applied");
+    assert_eq!(
+        report.unaccounted,
+        vec![(BOB_LAPTOP.to_owned(), STAGING.to_owned())]
+    );
+    let back = app
+        .tailnet
+        .attribute(ALICE_LAPTOP, PROD)
+        .expect("re-applied");
     assert_eq!(back.expiry, req.expires_at, "with the grant's own expiry");
-    assert!(app.tailnet.attribute(BOB_LAPTOP, STAGING).is_some(), "reported, not deleted");
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("accessbot_unaccounted_attributes 1"), "{metrics}");
-    assert!(metrics.contains("accessbot_reapplied_attributes_total 1"), "{metrics}");
+    assert!(
+        app.tailnet.attribute(BOB_LAPTOP, STAGING).is_some(),
+        "reported, not deleted"
+    );
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("accessbot_unaccounted_attributes 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("accessbot_reapplied_attributes_total 1"),
+        "{metrics}"
+    );
     let events = app.state.store.audit_events(req.id).await.unwrap();
     assert!(events.iter().any(|e| e.action == "reapplied"));
 
@@ -321,7 +398,9 @@ async fn reconciliation_reapplies_missing_and_reports_unknown(backend: Backend) 
 }
 
 async fn reconciliation_fails_grants_of_removed_devices(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let req = active_grant(&app, 4).await;
     assert!(app.tailnet.remove_device(ALICE_LAPTOP));
     let report = reconcile::run(&app.state, &mut reconcile::Cursor::default())
@@ -334,7 +413,9 @@ async fn reconciliation_fails_grants_of_removed_devices(backend: Backend) {
 }
 
 async fn a_crash_after_approval_still_grants_once(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).worker(false).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).worker(false).spawn().await else {
+        return;
+    };
     let req = app.request(ALICE, prod_request()).await;
     // Without a worker nobody is notified; click from a message we craft.
     let fake_dm = crate::support::fake_slack::Message {
@@ -355,7 +436,9 @@ async fn a_crash_after_approval_still_grants_once(backend: Backend) {
 }
 
 async fn a_crash_during_the_grant_is_picked_up_after_the_lease(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else { return };
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let req = app.request(ALICE, prod_request()).await;
     let hold = app.tailnet.hold("POST", "/attributes/");
     app.click(BOB, BOB, "approve", req.id).await;
@@ -380,11 +463,16 @@ async fn a_crash_during_the_grant_is_picked_up_after_the_lease(backend: Backend)
         .count();
     assert_eq!(activations, 1);
     wait_for_dm(&restarted, ALICE, "You have *Production*").await;
-    assert_eq!(dms_containing(&restarted, ALICE, "You have *Production*"), 1);
+    assert_eq!(
+        dms_containing(&restarted, ALICE, "You have *Production*"),
+        1
+    );
 }
 
 async fn two_replicas_grant_and_expire_exactly_once(backend: Backend) {
-    let Some(a) = AppOptions::new(backend).spawn().await else { return };
+    let Some(a) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let b = a.replica(a.options.clone()).await;
     let mut ids: Vec<RequestId> = Vec::new();
     for _ in 0..10 {
@@ -416,7 +504,11 @@ async fn two_replicas_grant_and_expire_exactly_once(backend: Backend) {
     }
     a.settle().await;
     b.settle().await;
-    assert_eq!(dms_containing(&a, ALICE, "has ended"), 10, "every expiry announced once");
+    assert_eq!(
+        dms_containing(&a, ALICE, "has ended"),
+        10,
+        "every expiry announced once"
+    );
     b.stop().await;
     a.stop().await;
 }

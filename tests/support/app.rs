@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use accessbot::clock::Clock;
 use accessbot::clock::ManualClock;
 use accessbot::config::{Config, Env};
 use accessbot::domain::{AccessRequest, RequestId, SlackUserId};
@@ -141,7 +142,11 @@ fn populate(slack: &FakeSlack, tailnet: &FakeTailnet, now: DateTime<Utc>) {
     slack.add_user(FakeUser::new(BOB, "bob@example.com", "Bob Baker"));
     slack.add_user(FakeUser::new(CAROL, "carol@example.com", "Carol Cole"));
     slack.add_user(FakeUser::new(DAVE, "dave@example.com", "Dave Dunn"));
-    slack.add_user(FakeUser::new(MALLORY, "mallory@example.com", "Mallory Moss"));
+    slack.add_user(FakeUser::new(
+        MALLORY,
+        "mallory@example.com",
+        "Mallory Moss",
+    ));
     slack.add_group(SRE_GROUP, "sre", &[CAROL, DAVE]);
     slack.add_channel(PROD_CHANNEL);
     tailnet.add_device(
@@ -219,6 +224,15 @@ impl TestApp {
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
+        if options.worker {
+            // The worker reconciles once at start-up; let that finish so it
+            // cannot race what the test does to the tailnet.
+            let metrics = state.metrics.clone();
+            wait_until("the start-up reconciliation ran", || {
+                metrics.reconciliations.get() >= 1
+            })
+            .await;
+        }
         TestApp {
             addr,
             http: reqwest::Client::new(),
@@ -272,7 +286,12 @@ impl TestApp {
     }
 
     /// POST a body signed with the signing secret at the app's current time.
-    pub async fn post_signed(&self, path: &str, content_type: &str, body: String) -> reqwest::Response {
+    pub async fn post_signed(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: String,
+    ) -> reqwest::Response {
         let ts = self.clock.now().timestamp().to_string();
         let sig = signature::sign(SIGNING_SECRET.as_bytes(), &ts, body.as_bytes());
         self.http
@@ -289,8 +308,12 @@ impl TestApp {
     /// An interactivity payload, form-encoded as Slack sends it.
     pub async fn interact(&self, payload: &Value) -> reqwest::Response {
         let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
-        self.post_signed("/slack/interactions", "application/x-www-form-urlencoded", body)
-            .await
+        self.post_signed(
+            "/slack/interactions",
+            "application/x-www-form-urlencoded",
+            body,
+        )
+        .await
     }
 
     /// The JSON an interaction was answered with (`Null` for an empty 200).
@@ -340,7 +363,7 @@ impl TestApp {
                 .iter()
                 .any(|c| c["trigger_id"] == trigger)
         };
-        wait_until("the form opens", || opened()).await;
+        wait_until("the form opens", opened).await;
         self.slack.last_view_of(user).expect("a view for the user")
     }
 
@@ -383,7 +406,12 @@ impl TestApp {
     }
 
     pub async fn get(&self, id: RequestId) -> AccessRequest {
-        self.state.store.get_request(id).await.unwrap().expect("request exists")
+        self.state
+            .store
+            .get_request(id)
+            .await
+            .unwrap()
+            .expect("request exists")
     }
 
     /// Wait until the request reaches `status`.
@@ -407,30 +435,54 @@ impl TestApp {
 
     /// The message in `conversation` (a user ID means their DM) that has a
     /// button `action` for request `id`, waiting for it to appear.
-    pub async fn message_with_button(&self, conversation: &str, action: &str, id: RequestId) -> Message {
+    pub async fn message_with_button(
+        &self,
+        conversation: &str,
+        action: &str,
+        id: RequestId,
+    ) -> Message {
         let id = id.to_string();
         let find = || {
-            self.slack
-                .messages_in(conversation)
-                .into_iter()
-                .find(|m| m.buttons().iter().any(|b| b == action) && m.blocks.to_string().contains(&id))
+            self.slack.messages_in(conversation).into_iter().find(|m| {
+                m.buttons().iter().any(|b| b == action) && m.blocks.to_string().contains(&id)
+            })
         };
-        wait_until(&format!("a message in {conversation} with a {action} button"), || {
-            find().is_some()
-        })
+        wait_until(
+            &format!("a message in {conversation} with a {action} button"),
+            || find().is_some(),
+        )
         .await;
         find().unwrap()
     }
 
     /// Click `action` on `message` as `user`.
-    pub async fn click_on(&self, user: &str, message: &Message, action: &str, id: RequestId) -> reqwest::Response {
+    pub async fn click_on(
+        &self,
+        user: &str,
+        message: &Message,
+        action: &str,
+        id: RequestId,
+    ) -> reqwest::Response {
         let trigger = self.slack.trigger_for(user);
-        let payload = payloads::message_button(user, &message.channel, &message.ts, action, &id.to_string(), &trigger);
+        let payload = payloads::message_button(
+            user,
+            &message.channel,
+            &message.ts,
+            action,
+            &id.to_string(),
+            &trigger,
+        );
         self.interact(&payload).await
     }
 
     /// Click `action` for request `id` on the message in `owner`'s DM, as `user`.
-    pub async fn click(&self, user: &str, owner: &str, action: &str, id: RequestId) -> reqwest::Response {
+    pub async fn click(
+        &self,
+        user: &str,
+        owner: &str,
+        action: &str,
+        id: RequestId,
+    ) -> reqwest::Response {
         let message = self.message_with_button(owner, action, id).await;
         let resp = self.click_on(user, &message, action, id).await;
         assert_eq!(resp.status(), 200);
@@ -455,7 +507,10 @@ impl TestApp {
             if stats.due == 0 {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "jobs never settled: {stats:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "jobs never settled: {stats:?}"
+            );
             self.state.kick();
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -492,7 +547,10 @@ pub const WAIT: Duration = Duration::from_secs(15);
 pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !condition() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -481,7 +481,9 @@ fn answer(inner: &mut Inner, method: &str, p: &Value) -> (Response, String) {
             } else {
                 inner.ephemeral.push((channel, user, text));
                 inner.seq += 1;
-                Ok(ok(json!({ "message_ts": format!("1700000000.{:06}", inner.seq) })))
+                Ok(ok(
+                    json!({ "message_ts": format!("1700000000.{:06}", inner.seq) }),
+                ))
             }
         }
         _ => Err("unknown_method".into()),
@@ -583,7 +585,9 @@ fn views_open(inner: &mut Inner, p: &Value) -> Result<Response, String> {
 }
 
 fn views_update(inner: &mut Inner, p: &Value) -> Result<Response, String> {
-    let id = str_param(p, "view_id").ok_or("invalid_arguments")?.to_owned();
+    let id = str_param(p, "view_id")
+        .ok_or("invalid_arguments")?
+        .to_owned();
     let view = p.get("view").cloned().unwrap_or(Value::Null);
     let hash = str_param(p, "hash").map(str::to_owned);
     inner.seq += 1;
@@ -604,7 +608,9 @@ fn views_update(inner: &mut Inner, p: &Value) -> Result<Response, String> {
 }
 
 fn post_message(inner: &mut Inner, p: &Value) -> Result<Response, String> {
-    let target = str_param(p, "channel").ok_or("channel_not_found")?.to_owned();
+    let target = str_param(p, "channel")
+        .ok_or("channel_not_found")?
+        .to_owned();
     let channel = if target.starts_with('U') || target.starts_with('W') {
         match inner.users.get(&target) {
             Some(u) if !u.deleted => FakeSlack::dm_channel(&target),
@@ -643,7 +649,9 @@ fn post_message(inner: &mut Inner, p: &Value) -> Result<Response, String> {
 }
 
 fn update_message(inner: &mut Inner, p: &Value) -> Result<Response, String> {
-    let channel = str_param(p, "channel").ok_or("channel_not_found")?.to_owned();
+    let channel = str_param(p, "channel")
+        .ok_or("channel_not_found")?
+        .to_owned();
     let ts = str_param(p, "ts").ok_or("message_not_found")?.to_owned();
     // chat.update needs the conversation ID, not a user ID.
     if channel.starts_with('U') || channel.starts_with('W') {
@@ -722,7 +730,10 @@ pub fn check_view(view: &Value) -> Result<(), Vec<String>> {
         .and_then(Value::as_str)
         .unwrap_or("");
     if meta.len() > 3000 {
-        problems.push(format!("private_metadata is {} chars (max 3000)", meta.len()));
+        problems.push(format!(
+            "private_metadata is {} chars (max 3000)",
+            meta.len()
+        ));
     }
     let blocks = view
         .get("blocks")
@@ -770,7 +781,9 @@ pub fn check_blocks(blocks: &[Value], problems: &mut Vec<String>) {
                         problems.push("section with more than 10 fields".into());
                     }
                     for f in fields {
-                        if f.get("text").and_then(Value::as_str).map_or(0, |t| t.chars().count())
+                        if f.get("text")
+                            .and_then(Value::as_str)
+                            .map_or(0, |t| t.chars().count())
                             > 2000
                         {
                             problems.push("section field over 2000 chars".into());
@@ -801,7 +814,10 @@ pub fn check_blocks(blocks: &[Value], problems: &mut Vec<String>) {
                 elements.iter().for_each(|e| check_element(e, problems));
             }
             "context" => {
-                let n = b.get("elements").and_then(Value::as_array).map_or(0, Vec::len);
+                let n = b
+                    .get("elements")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
                 if n == 0 || n > 10 {
                     problems.push("context block needs 1–10 elements".into());
                 }
@@ -828,7 +844,11 @@ fn check_options(options: &[Value], max: usize, problems: &mut Vec<String>) {
 
 fn check_element(e: &Value, problems: &mut Vec<String>) {
     let kind = e.get("type").and_then(Value::as_str).unwrap_or("");
-    if e.get("action_id").and_then(Value::as_str).map_or(0, str::len) > 255 {
+    if e.get("action_id")
+        .and_then(Value::as_str)
+        .map_or(0, str::len)
+        > 255
+    {
         problems.push("action_id over 255 chars".into());
     }
     let options = e
@@ -864,7 +884,9 @@ fn check_element(e: &Value, problems: &mut Vec<String>) {
         check_options(std::slice::from_ref(initial), 1, problems);
         if kind != "external_select"
             && !options.is_empty()
-            && !options.iter().any(|o| o.get("value") == initial.get("value"))
+            && !options
+                .iter()
+                .any(|o| o.get("value") == initial.get("value"))
         {
             problems.push("initial_option is not one of the options".into());
         }

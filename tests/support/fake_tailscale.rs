@@ -541,6 +541,16 @@ impl FakeTailnet {
         self.attributes(node_id).remove(key)
     }
 
+    /// Remove an attribute behind accessbot's back (as an admin could in
+    /// the console); true if it was there.
+    pub fn remove_attribute(&self, node_id: &str, key: &str) -> bool {
+        self.shared
+            .state()
+            .attributes
+            .get_mut(node_id)
+            .is_some_and(|attrs| attrs.remove(key).is_some())
+    }
+
     /// Pre-seed an attribute, bypassing the API's rules.
     pub fn put_attribute(
         &self,
