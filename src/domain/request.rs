@@ -196,6 +196,42 @@ mod tests {
     }
 
     #[test]
+    fn expiry_is_decision_time_plus_duration_in_whole_seconds() {
+        let decided = DateTime::parse_from_rfc3339("2026-01-01T10:00:00.750Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let req = AccessRequest {
+            id: RequestId::new(),
+            requester: SlackUserId::parse("U0ALICE01").unwrap(),
+            requester_email: None,
+            attribute: AttributeKey::parse("custom:prod").unwrap(),
+            value: AttributeValue::Bool(true),
+            device: DeviceSnapshot {
+                node_id: NodeId::parse("n1").unwrap(),
+                name: "laptop".into(),
+                owner: String::new(),
+                tags: vec![],
+                os: String::new(),
+                addresses: vec![],
+            },
+            duration: Duration::from_secs(3600),
+            approver: None,
+            reason: Reason::parse("why").unwrap(),
+            status: Pending,
+            created_at: decided,
+            updated_at: decided,
+            decided_by: None,
+            decided_at: None,
+            expires_at: None,
+            failure_reason: None,
+        };
+        assert_eq!(
+            req.expiry_from(decided).to_rfc3339(),
+            "2026-01-01T11:00:00+00:00"
+        );
+    }
+
+    #[test]
     fn statuses_round_trip_their_names() {
         for s in RequestStatus::ALL {
             assert_eq!(RequestStatus::parse(s.as_str()), Some(s));

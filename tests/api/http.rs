@@ -238,3 +238,53 @@ async fn graceful_shutdown_finishes_and_returns_cleanly() {
         "listener is closed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_a_whole_flow() {
+    use crate::support::app::{prod_request, BOB};
+    let app = app().await;
+    app.tailnet.fail_next("POST", "/attributes/", 1, 503, None);
+    let req = app.request(ALICE, prod_request()).await;
+    app.click(BOB, BOB, "approve", req.id).await;
+    app.wait_for_status(req.id, "active").await;
+    app.settle().await;
+    let scrape = || async {
+        app.http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // The gauges are refreshed at the end of each worker round.
+    let mut text = scrape().await;
+    for _ in 0..500 {
+        if text.contains("accessbot_active_grants 1") {
+            break;
+        }
+        app.state.kick();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        text = scrape().await;
+    }
+    for expected in [
+        r#"accessbot_requests_total{outcome="created",profile="custom:prodAccess"} 1"#,
+        r#"accessbot_requests_total{outcome="active",profile="custom:prodAccess"} 1"#,
+        r#"accessbot_decisions_total{decision="approved"} 1"#,
+        r#"accessbot_grants_total{result="applied"} 1"#,
+        "accessbot_active_grants 1",
+        "accessbot_job_queue_depth 0",
+        "accessbot_job_oldest_due_age_seconds 0",
+        r#"accessbot_tailscale_api_duration_seconds_count{operation="set_attribute",status="503"} 1"#,
+        r#"accessbot_tailscale_api_duration_seconds_count{operation="set_attribute",status="ok"} 1"#,
+        r#"accessbot_slack_api_duration_seconds_count{method="views.open",status="ok"} 1"#,
+        r#"accessbot_interaction_ack_seconds_count{kind="view_submission"} 1"#,
+        r#"accessbot_interaction_ack_seconds_count{kind="block_actions"} 1"#,
+    ] {
+        assert!(text.contains(expected), "missing {expected}:\n{text}");
+    }
+    assert!(text.contains(
+        r#"accessbot_slack_api_duration_seconds_count{method="chat.postMessage",status="ok"}"#
+    ));
+}

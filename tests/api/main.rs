@@ -28,4 +28,6 @@ macro_rules! on_both_backends {
 
 mod http;
 mod lifecycle;
+mod rendering;
 mod request_flow;
+mod socket_mode;

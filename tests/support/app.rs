@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use super::db::{Backend, TestDb};
 use super::fake_slack::{self, FakeSlack, FakeUser, Message, OpenView};
+use super::fake_socket::FakeSocketMode;
 use super::fake_tailscale::{FakeDevice, FakeTailnet};
 use super::payloads::{self, FormInput};
 
@@ -97,6 +98,8 @@ pub struct AppOptions {
     /// Extra TOML for `[requests]` / `[worker]`.
     pub requests: String,
     pub worker: bool,
+    /// Receive Slack's payloads over (fake) Socket Mode instead of HTTP.
+    pub socket_mode: bool,
 }
 
 impl AppOptions {
@@ -106,7 +109,13 @@ impl AppOptions {
             profiles: PROFILES.into(),
             requests: "pending_timeout = \"24h\"\nremind_after = \"1h\"".into(),
             worker: true,
+            socket_mode: false,
         }
+    }
+
+    pub fn socket_mode(mut self, on: bool) -> Self {
+        self.socket_mode = on;
+        self
     }
 
     pub fn profiles(mut self, toml: &str) -> Self {
@@ -130,9 +139,15 @@ impl AppOptions {
         let db = Arc::new(TestDb::new(self.backend).await?);
         let clock = ManualClock::new(Utc::now().trunc_subsecs(3));
         let slack = FakeSlack::start().await;
+        let socket = match self.socket_mode {
+            true => Some(FakeSocketMode::start(&slack).await),
+            false => None,
+        };
         let tailnet = FakeTailnet::start_with_clock(Arc::new(clock.clone())).await;
         populate(&slack, &tailnet, clock.now());
-        Some(TestApp::start(self, db, slack, tailnet, clock).await)
+        let mut app = TestApp::start(self, db, slack, tailnet, clock).await;
+        app.socket = socket;
+        Some(app)
     }
 }
 
@@ -184,6 +199,8 @@ pub struct TestApp {
     pub state: AppState,
     pub db: Arc<TestDb>,
     pub options: AppOptions,
+    /// The fake Socket Mode connection, when the app uses it.
+    pub socket: Option<FakeSocketMode>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -199,12 +216,12 @@ impl TestApp {
         let toml = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n\
              [database]\nmax_connections = 5\n\
-             [slack]\nrequest_timeout = \"5s\"\n\
+             [slack]\nrequest_timeout = \"5s\"\nsocket_mode = {}\n\
              [tailscale]\nrequest_timeout = \"5s\"\n\
              [requests]\n{}\n\
              [worker]\nenabled = {}\npoll_interval = \"50ms\"\nreconcile_interval = \"1h\"\n\
              {}",
-            options.requests, options.worker, options.profiles
+            options.socket_mode, options.requests, options.worker, options.profiles
         );
         let env = MapEnv(vec![
             ("DATABASE_URL".into(), db.url.clone()),
@@ -212,6 +229,7 @@ impl TestApp {
             ("ACCESSBOT_TAILSCALE_API_URL".into(), tailnet.url()),
             ("SLACK_SIGNING_SECRET".into(), SIGNING_SECRET.into()),
             ("SLACK_BOT_TOKEN".into(), fake_slack::BOT_TOKEN.into()),
+            ("SLACK_APP_TOKEN".into(), fake_slack::APP_TOKEN.into()),
             ("TAILSCALE_API_KEY".into(), tailnet.api_key()),
         ]);
         let config = Config::from_toml(&toml, &env).expect("test config is valid");
@@ -242,6 +260,7 @@ impl TestApp {
             state,
             db,
             options,
+            socket: None,
             stop: Some(stop),
             task: Some(task),
         }

@@ -19,6 +19,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 pub const BOT_TOKEN: &str = "xoxb-fake-bot-token";
+/// The app-level token Socket Mode uses (`apps.connections.open` only).
+pub const APP_TOKEN: &str = "xapp-1-fake-app-token";
 pub const TEAM_ID: &str = "T0FAKE001";
 pub const BOT_USER_ID: &str = "UBOTFAKE1";
 /// The scopes accessbot asks for; `auth.test` reports these unless changed.
@@ -145,6 +147,8 @@ struct Inner {
     ephemeral: Vec<(String, String, String)>,
     faults: Vec<(String, usize, Fault)>,
     latency: HashMap<String, Duration>,
+    /// The WebSocket URL `apps.connections.open` hands out.
+    socket_url: Option<String>,
     seq: u64,
 }
 
@@ -199,6 +203,11 @@ impl FakeSlack {
     /// A channel the bot is a member of.
     pub fn add_channel(&self, id: &str) {
         self.lock().channels.push(id.into());
+    }
+
+    /// Where `apps.connections.open` sends Socket Mode clients.
+    pub fn set_socket_url(&self, url: &str) {
+        self.lock().socket_url = Some(url.to_owned());
     }
 
     pub fn set_scopes(&self, scopes: &[&str]) {
@@ -359,10 +368,16 @@ async fn handle(
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
+    // Web API methods take the bot token; apps.connections.open only the app token.
+    let token = if method == "apps.connections.open" {
+        APP_TOKEN
+    } else {
+        BOT_TOKEN
+    };
     let authorized = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bearer {BOT_TOKEN}"));
+        .is_some_and(|v| v == format!("Bearer {token}"));
     let mut guard = inner.lock().unwrap();
     let (response, outcome) = if !authorized {
         (slack_error("not_authed"), "not_authed".to_owned())
@@ -409,6 +424,10 @@ fn str_param<'a>(p: &'a Value, key: &str) -> Option<&'a str> {
 /// Answers one method; the second value is `ok` or the error code.
 fn answer(inner: &mut Inner, method: &str, p: &Value) -> (Response, String) {
     let result: Result<Response, String> = match method {
+        "apps.connections.open" => match &inner.socket_url {
+            Some(url) => Ok(ok(json!({ "url": url }))),
+            None => Err("not_allowed_token_type".into()),
+        },
         "auth.test" => {
             let scopes = inner.scopes.join(",");
             let mut r = ok(json!({

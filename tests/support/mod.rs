@@ -6,5 +6,6 @@
 pub mod app;
 pub mod db;
 pub mod fake_slack;
+pub mod fake_socket;
 pub mod fake_tailscale;
 pub mod payloads;

@@ -1,0 +1,182 @@
+//! Socket Mode: the same handlers over a WebSocket, with answers in the
+//! envelope acknowledgements, against a fake `apps.connections.open` and a
+//! fake Socket Mode server.
+
+use serde_json::{json, Value};
+
+use crate::support::app::*;
+use crate::support::db::Backend;
+use crate::support::fake_socket::FakeSocketMode;
+use crate::support::payloads::{self, FormInput};
+
+async fn socket_app() -> (TestApp, FakeSocketMode) {
+    let app = AppOptions::new(Backend::Sqlite)
+        .socket_mode(true)
+        .spawn()
+        .await
+        .expect("SQLite is always there");
+    let socket = app.socket.clone().expect("socket mode on");
+    socket.wait_for_connections(1).await;
+    (app, socket)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_flow_works_over_socket_mode() {
+    let (app, socket) = socket_app().await;
+
+    // The shortcut opens the form; the ack carries nothing.
+    let trigger = app.slack.trigger_for(ALICE);
+    let ack = socket
+        .send(
+            "interactive",
+            payloads::shortcut(ALICE, "request_access", &trigger),
+            true,
+        )
+        .await;
+    assert_eq!(ack.as_object().unwrap().len(), 1, "a bare ack: {ack}");
+    let view = app.wait_for_view(ALICE, &trigger).await;
+    let id = view.id.clone();
+    wait_until("the approvers are shown", || {
+        app.current_view(&id)
+            .view
+            .to_string()
+            .contains("radio_buttons")
+    })
+    .await;
+    let view = app.current_view(&id);
+
+    // Options come back in the ack.
+    let state = payloads::form_state(
+        &view.view,
+        &FormInput {
+            profile: Some(PROD.into()),
+            ..Default::default()
+        },
+    );
+    let suggestion =
+        payloads::block_suggestion(ALICE, payloads::view_payload(&view, state), "device", "lap");
+    let ack = socket.send("interactive", suggestion, true).await;
+    assert_eq!(
+        ack["payload"]["option_groups"][0]["options"][0]["value"], ALICE_LAPTOP,
+        "{ack}"
+    );
+
+    // Field errors come back in the ack.
+    let bad = FormInput {
+        reason: Some(" ".into()),
+        ..prod_request()
+    };
+    let submission = payloads::view_submission(
+        ALICE,
+        payloads::view_payload(&view, payloads::form_state(&view.view, &bad)),
+    );
+    let ack = socket.send("interactive", submission, true).await;
+    assert_eq!(ack["payload"]["response_action"], "errors", "{ack}");
+    assert!(ack["payload"]["errors"]["reason"].is_string());
+
+    // A valid submission is stored and the approver asked.
+    let submission = payloads::view_submission(
+        ALICE,
+        payloads::view_payload(&view, payloads::form_state(&view.view, &prod_request())),
+    );
+    let ack = socket.send("interactive", submission, true).await;
+    assert_eq!(ack["payload"]["response_action"], "update", "{ack}");
+    let req = app.latest_request_of(ALICE).await;
+    let dm = app.message_with_button(BOB, "approve", req.id).await;
+
+    // The approval click, over the socket too.
+    let click = payloads::message_button(
+        BOB,
+        &dm.channel,
+        &dm.ts,
+        "approve",
+        &req.id.to_string(),
+        "t.1",
+    );
+    socket.send("interactive", click, true).await;
+    app.wait_for_status(req.id, "active").await;
+    assert_eq!(app.attribute_posts().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slash_commands_and_events_arrive_over_socket_mode() {
+    let (app, socket) = socket_app().await;
+    let trigger = app.slack.trigger_for(BOB);
+    let body = payloads::slash_command(BOB, "/access", "", &trigger);
+    let fields: std::collections::BTreeMap<String, String> =
+        serde_urlencoded::from_str(&body).unwrap();
+    let ack = socket.send("slash_commands", json!(fields), true).await;
+    assert!(ack.get("payload").is_none(), "{ack}");
+    app.wait_for_view(BOB, &trigger).await;
+
+    socket
+        .send("events_api", payloads::app_home_opened(ALICE), false)
+        .await;
+    wait_until("App Home is published", || {
+        app.slack.count("views.publish") == 1
+    })
+    .await;
+    let home = &app.slack.calls_to("views.publish")[0];
+    assert_eq!(home["user_id"], ALICE);
+
+    // Something that is not a valid payload is acknowledged, not fatal.
+    let ack = socket
+        .send("interactive", json!({ "nonsense": true }), true)
+        .await;
+    assert!(ack.get("payload").is_none());
+    let ack = socket
+        .send(
+            "interactive",
+            json!({ "type": "brand_new_kind", "user": { "id": ALICE } }),
+            true,
+        )
+        .await;
+    assert!(ack.get("payload").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_reconnects_when_slack_asks() {
+    let (app, socket) = socket_app().await;
+    socket.request_reconnect();
+    socket.wait_for_connections(2).await;
+    assert_eq!(
+        app.slack.count("apps.connections.open"),
+        2,
+        "a fresh URL for each connection"
+    );
+    // And it still serves on the new connection.
+    let trigger = app.slack.trigger_for(ALICE);
+    socket
+        .send(
+            "interactive",
+            payloads::shortcut(ALICE, "request_access", &trigger),
+            true,
+        )
+        .await;
+    app.wait_for_view(ALICE, &trigger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_endpoints_still_demand_a_signature_in_socket_mode() {
+    let (app, _socket) = socket_app().await;
+    let body: Value = payloads::shortcut(ALICE, "request_access", "t");
+    let form = serde_urlencoded::to_string([("payload", body.to_string())]).unwrap();
+    let resp = app
+        .http
+        .post(app.url("/slack/interactions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
