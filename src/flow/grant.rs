@@ -23,13 +23,12 @@ pub fn comment(requester: &str, approver: &str, reason: &str) -> String {
     text.chars().take(MAX_COMMENT).collect()
 }
 
-/// The latest expiry among other active grants of the same attribute on the
-/// same device: access must never be shortened by another grant or revoke.
-async fn other_grants_until(
+/// Active grants of the request's attribute on its device (itself included).
+async fn active_on_device(
     state: &AppState,
     req: &AccessRequest,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let others = state
+) -> Result<Vec<AccessRequest>, StoreError> {
+    state
         .store
         .list_requests(&RequestFilter {
             statuses: vec![RequestStatus::Active],
@@ -37,12 +36,41 @@ async fn other_grants_until(
             attribute: Some(req.attribute.as_str().to_owned()),
             ..Default::default()
         })
-        .await?;
-    Ok(others
+        .await
+}
+
+/// The latest expiry among other active grants of the same attribute on the
+/// same device: access must never be shortened by another grant or revoke.
+async fn other_grants_until(
+    state: &AppState,
+    req: &AccessRequest,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(active_on_device(state, req)
+        .await?
         .into_iter()
         .filter(|o| o.id != req.id)
         .filter_map(|o| o.expires_at)
         .max())
+}
+
+fn retry(e: impl std::fmt::Display) -> JobError {
+    JobError::Retry {
+        error: e.to_string(),
+        after: None,
+    }
+}
+
+/// Apply a transition made by the worker. `Ok(false)`: another run got
+/// there first (the state is already past `from`), nothing to count.
+async fn apply(state: &AppState, t: Transition) -> Result<bool, JobError> {
+    match state.store.transition(t).await {
+        Ok(_) => {
+            state.kick();
+            Ok(true)
+        }
+        Err(StoreError::Conflict { .. }) => Ok(false),
+        Err(e) => Err(retry(e)),
+    }
 }
 
 fn ts_error(e: TailscaleError) -> JobError {
@@ -85,20 +113,13 @@ async fn fail(state: &AppState, req: &AccessRequest, why: &str) -> Result<(), Jo
     .failure(why)
     .detail(serde_json::json!({ "error": why }))
     .job(notify(req, "failed", now));
-    match state.store.transition(t).await {
-        Ok(_) | Err(StoreError::Conflict { .. }) => {}
-        Err(e) => {
-            return Err(JobError::Retry {
-                error: e.to_string(),
-                after: None,
-            })
-        }
+    if apply(state, t).await? {
+        state.metrics.grants.with_label_values(&["failed"]).inc();
+        state
+            .metrics
+            .request_outcome(req.attribute.as_str(), "failed");
+        tracing::warn!(request = %req.id, error = why, "grant failed");
     }
-    state.metrics.grants.with_label_values(&["failed"]).inc();
-    state
-        .metrics
-        .request_outcome(req.attribute.as_str(), "failed");
-    tracing::warn!(request = %req.id, error = why, "grant failed");
     Ok(())
 }
 
@@ -118,15 +139,9 @@ pub async fn run_grant(state: &AppState, req: AccessRequest, run: JobRun) -> Res
         )
         .await;
     }
-    let set_until = match other_grants_until(state, &req).await {
-        Ok(Some(other)) if other > expires_at => other,
-        Ok(_) => expires_at,
-        Err(e) => {
-            return Err(JobError::Retry {
-                error: e.to_string(),
-                after: None,
-            })
-        }
+    let set_until = match other_grants_until(state, &req).await.map_err(retry)? {
+        Some(other) if other > expires_at => other,
+        _ => expires_at,
     };
     let requester = req
         .requester_email
@@ -160,19 +175,13 @@ pub async fn run_grant(state: &AppState, req: AccessRequest, run: JobRun) -> Res
             .expires_at(expires_at)
             .detail(serde_json::json!({ "attribute_expiry": set_until, "comment": text }))
             .job(notify(&req, "granted", state.now()));
-            match state.store.transition(t).await {
-                Ok(_) | Err(StoreError::Conflict { .. }) => {}
-                Err(e) => {
-                    return Err(JobError::Retry {
-                        error: e.to_string(),
-                        after: None,
-                    })
-                }
+            if apply(state, t).await? {
+                state.metrics.grants.with_label_values(&["applied"]).inc();
+                state
+                    .metrics
+                    .request_outcome(req.attribute.as_str(), "active");
+                keep_latest_expiry(state, &req).await;
             }
-            state.metrics.grants.with_label_values(&["applied"]).inc();
-            state
-                .metrics
-                .request_outcome(req.attribute.as_str(), "active");
             tracing::info!(request = %req.id, node = %req.device.node_id, attribute = %req.attribute, until = %expires_at, "access granted");
             Ok(())
         }
@@ -184,6 +193,56 @@ pub async fn run_grant(state: &AppState, req: AccessRequest, run: JobRun) -> Res
     }
 }
 
+/// Grants of the same attribute on the same device may be applied at the
+/// same moment (two approvals, two replicas), each computing its expiry
+/// before the other is active, so the last write could shorten the other's
+/// access. Run after becoming active (so every concurrent grant sees at
+/// least the other one active, or reads the other's write): if the device
+/// carries an earlier expiry than the latest active grant needs, set that.
+async fn keep_latest_expiry(state: &AppState, req: &AccessRequest) {
+    let needed = match active_on_device(state, req).await {
+        Ok(active) => active.iter().filter_map(|r| r.expires_at).max(),
+        Err(e) => {
+            tracing::warn!(request = %req.id, error = %e, "could not check overlapping grants");
+            return;
+        }
+    };
+    let Some(needed) = needed else { return };
+    let carried = match state.tailscale.get_attributes(&req.device.node_id).await {
+        Ok(attrs) => attrs.expiry(&req.attribute),
+        Err(e) => {
+            // Reconciliation re-checks this within worker.reconcile_interval.
+            tracing::warn!(request = %req.id, error = %e, "could not read the device's attributes back");
+            return;
+        }
+    };
+    if carried.is_some_and(|c| c >= needed) {
+        return;
+    }
+    let text = format!(
+        "accessbot: kept the latest expiry of the active grants after granting {}",
+        req.id
+    );
+    match state
+        .tailscale
+        .set_attribute(
+            &req.device.node_id,
+            &req.attribute,
+            &req.value,
+            Some(needed),
+            &text,
+        )
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(request = %req.id, until = %needed, "restored a longer overlapping grant's expiry")
+        }
+        Err(e) => {
+            tracing::warn!(request = %req.id, error = %e, "could not restore the longer expiry")
+        }
+    }
+}
+
 /// After a revoke: delete the attribute, unless another active grant on the
 /// same device and attribute outlives this one; then keep that one's expiry.
 pub async fn run_revoke(
@@ -191,18 +250,13 @@ pub async fn run_revoke(
     req: AccessRequest,
     _run: JobRun,
 ) -> Result<(), JobError> {
-    let other = other_grants_until(state, &req)
-        .await
-        .map_err(|e| JobError::Retry {
-            error: e.to_string(),
-            after: None,
-        })?;
+    let other = other_grants_until(state, &req).await.map_err(retry)?;
     let result = match other.filter(|until| *until > state.now()) {
         Some(until) => {
-            let text = comment(
-                "accessbot",
-                "accessbot",
-                &format!("revoked {}; another grant lasts until {until}", req.id),
+            let text = format!(
+                "accessbot: request {} revoked; another grant lasts until {}",
+                req.id,
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             );
             state
                 .tailscale

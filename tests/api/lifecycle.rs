@@ -211,6 +211,29 @@ async fn granting_never_shortens_existing_access(backend: Backend) {
     assert_eq!(attribute_expiry(&app), long.expires_at);
 }
 
+async fn concurrent_overlapping_grants_never_shorten_access(backend: Backend) {
+    let Some(a) = AppOptions::new(backend).spawn().await else { return };
+    let b = a.replica(a.options.clone()).await;
+    let long = a.request(ALICE, FormInput { duration_secs: Some(8 * 3600), ..prod_request() }).await;
+    let short = a.request(ALICE, FormInput { duration_secs: Some(3600), ..prod_request() }).await;
+    let long_dm = a.message_with_button(BOB, "approve", long.id).await;
+    let short_dm = a.message_with_button(BOB, "approve", short.id).await;
+    // Both grants compute their expiry before either is active, and write
+    // at the same moment, in either order.
+    let hold = a.tailnet.hold("POST", "/attributes/");
+    a.click_on(BOB, &long_dm, "approve", long.id).await;
+    wait_until("the long grant is in flight", || hold.waiting() == 1).await;
+    b.click_on(BOB, &short_dm, "approve", short.id).await;
+    wait_until("the short grant is in flight too", || hold.waiting() == 2).await;
+    drop(hold);
+    let long = a.wait_for_status(long.id, "active").await;
+    a.wait_for_status(short.id, "active").await;
+    a.settle().await;
+    b.settle().await;
+    assert_eq!(attribute_expiry(&a), long.expires_at, "the longer grant keeps its access");
+    b.stop().await;
+}
+
 async fn the_requester_can_cancel_a_pending_request(backend: Backend) {
     let Some(app) = AppOptions::new(backend).spawn().await else {
         return;
@@ -521,6 +544,7 @@ on_both_backends!(
     revoking_keeps_a_longer_overlapping_grant,
     revoking_the_longer_grant_shortens_to_the_other,
     granting_never_shortens_existing_access,
+    concurrent_overlapping_grants_never_shorten_access,
     the_requester_can_cancel_a_pending_request,
     undecided_requests_time_out,
     the_approver_is_reminded_once,
