@@ -97,6 +97,12 @@ pub fn check(path: Option<&Path>) -> ExitCode {
     if !missing.is_empty() {
         return ExitCode::from(1);
     }
+    println!("✓ {}", config_summary(&config, resolved.as_deref()));
+    ExitCode::SUCCESS
+}
+
+/// `config … is valid: N profile(s): …`, the offline check's ✓ line.
+fn config_summary(config: &Config, resolved: Option<&Path>) -> String {
     let names: Vec<String> = config
         .profiles
         .iter()
@@ -109,16 +115,42 @@ pub fn check(path: Option<&Path>) -> ExitCode {
             )
         })
         .collect();
-    println!(
-        "✓ config {} is valid: {} profile(s): {}",
+    format!(
+        "config {} is valid: {} profile(s): {}",
         resolved
-            .as_deref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "(environment only)".into()),
         names.len(),
         names.join(", ")
-    );
-    ExitCode::SUCCESS
+    )
+}
+
+/// `accessbot check --online`: the offline checks, then Slack, Tailscale
+/// and the database called for real; exit 1 if anything failed.
+pub async fn check_online(path: Option<&Path>) -> ExitCode {
+    use crate::check::{online, render, secrets, Check};
+    let resolved = config::resolve_path(path);
+    let config = match Config::load(resolved.as_deref(), &ProcessEnv) {
+        Ok(c) => c,
+        Err(e) => {
+            for p in e.problems() {
+                println!("✗ {p}");
+            }
+            println!("\nthe online checks need a valid config: fix the problems above first");
+            return ExitCode::from(1);
+        }
+    };
+    let summary = config_summary(&config, resolved.as_deref());
+    let summary = summary.strip_prefix("config ").unwrap_or(&summary);
+    let mut checks = vec![Check::pass("config", summary)];
+    checks.extend(secrets(&config));
+    checks.extend(online(&config).await);
+    print!("{}", render(&checks));
+    if checks.iter().all(Check::passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// `accessbot manifest [--url https://public.host]`

@@ -1,6 +1,7 @@
 //! accessbot: just-in-time, time-bound Tailscale access through Slack.
 
 pub mod audit;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -21,7 +21,11 @@ enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Validate the config and say exactly what is wrong.
-    Check,
+    Check {
+        /// Also check Slack, Tailscale and the database with the real credentials.
+        #[arg(long)]
+        online: bool,
+    },
     /// Print the Slack app manifest (YAML) for this configuration.
     Manifest {
         /// Public base URL Slack should call (default: server.public_url).
@@ -49,7 +53,8 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Serve => accessbot::cli::serve(config).await,
         Command::Migrate => accessbot::cli::migrate(config).await,
-        Command::Check => accessbot::cli::check(config),
+        Command::Check { online: false } => accessbot::cli::check(config),
+        Command::Check { online: true } => accessbot::cli::check_online(config).await,
         Command::Manifest { url } => accessbot::cli::manifest(config, url.as_deref()),
         Command::Audit {
             since,

@@ -911,6 +911,50 @@ async fn migrating_again_changes_nothing(db: &TestDb) {
     assert_eq!(store.backend(), expected);
 }
 
+/// Runs one statement on the test database, outside the store.
+async fn execute(db: &TestDb, sql: &'static str) {
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+async fn pending_migrations_are_listed_without_migrating(db: &TestDb) {
+    let store = db.unmigrated_store(2).await;
+    let all = store.pending_migrations().await.unwrap();
+    assert_eq!(all.first().map(String::as_str), Some("1/init"), "{all:?}");
+    // Asking changed nothing: still all pending, and still no schema.
+    assert_eq!(store.pending_migrations().await.unwrap(), all);
+    assert!(
+        store.create_request(&pending(at(0)), &[]).await.is_err(),
+        "the schema should not exist yet"
+    );
+
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.pending_migrations().await.unwrap(),
+        Vec::<String>::new()
+    );
+
+    // A migration recorded as failed is not applied.
+    execute(
+        db,
+        "UPDATE _sqlx_migrations SET success = false WHERE version = 1",
+    )
+    .await;
+    assert_eq!(store.pending_migrations().await.unwrap(), vec!["1/init"]);
+    execute(db, "DELETE FROM _sqlx_migrations WHERE version = 1").await;
+    assert_eq!(store.pending_migrations().await.unwrap(), vec!["1/init"]);
+}
+
 // ------------------------------------------------- migrate command, connect
 
 /// Runs `accessbot migrate` with `database_url`; returns (success, stdout, stderr).
@@ -1120,5 +1164,6 @@ conformance!(
     transitions_follow_the_rules,
     fifty_racing_approvals_have_one_winner,
     migrating_again_changes_nothing,
+    pending_migrations_are_listed_without_migrating,
     migrate_command_creates_the_schema_once,
 );

@@ -100,6 +100,14 @@ pub struct Posted {
     pub ts: String,
 }
 
+/// A message waiting to be posted (`channel` is the `D…` ID for a DM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduled {
+    pub channel: String,
+    /// `scheduled_message_id`, what deleting it takes.
+    pub id: String,
+}
+
 #[derive(Clone)]
 pub struct SlackApi {
     client: Arc<SlackClient<Connector>>,
@@ -280,6 +288,55 @@ impl SlackApi {
             .call("usergroups.users.list", session.usergroups_users_list(&req))
             .await?;
         Ok(resp.users.into_iter().map(|u| u.0).collect())
+    }
+
+    /// Schedule `text` in `channel` for `post_at` (Slack allows up to 120
+    /// days ahead); delete it again with [`Self::delete_scheduled_message`].
+    pub async fn schedule_message(
+        &self,
+        channel: &str,
+        text: &str,
+        post_at: chrono::DateTime<chrono::Utc>,
+    ) -> SlackResult<Scheduled> {
+        let post_at = SlackUtcDateTime::from_second(post_at.timestamp())
+            .map_err(|e| SlackApiError::Api(format!("invalid_time ({e})")))?;
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiChatScheduleMessageRequest::new(
+            SlackChannelId(channel.to_owned()),
+            SlackMessageContent::new().with_text(text.to_owned()),
+            SlackDateTime(post_at),
+        );
+        self.call("chat.scheduleMessage", session.chat_schedule_message(&req))
+            .await
+            .map(|r| Scheduled {
+                channel: r.channel.0,
+                id: r.scheduled_message_id.0,
+            })
+    }
+
+    pub async fn delete_scheduled_message(&self, channel: &str, id: &str) -> SlackResult<()> {
+        // slack-morphism 2.31's typed request sends the ID as
+        // `scheduled_message`; Slack reads `scheduled_message_id`.
+        #[derive(serde::Serialize)]
+        struct Request<'a> {
+            channel: &'a str,
+            scheduled_message_id: &'a str,
+        }
+        let session = self.client.open_session(&self.token);
+        let req = Request {
+            channel,
+            scheduled_message_id: id,
+        };
+        self.call(
+            "chat.deleteScheduledMessage",
+            session.http_session_api.http_post::<_, serde_json::Value>(
+                "chat.deleteScheduledMessage",
+                &req,
+                None,
+            ),
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn auth_test(&self) -> SlackResult<SlackApiAuthTestResponse> {

@@ -254,6 +254,12 @@ pub trait Store: Send + Sync + 'static {
     /// Apply pending migrations (idempotent).
     async fn migrate(&self) -> Result<(), StoreError>;
 
+    /// The migrations built into this binary that the database has not
+    /// applied (a failed one counts as not applied), oldest first, each as
+    /// `version/description` (e.g. `1/init`); all of them for an empty
+    /// database. Only reads: never creates sqlx's bookkeeping table.
+    async fn pending_migrations(&self) -> Result<Vec<String>, StoreError>;
+
     /// Store a new request (its status must be `pending`, or `approved` for a
     /// self-approval without confirmation), its `created` audit event, and
     /// `jobs`, in one transaction. An ID already stored is
@@ -335,3 +341,12 @@ pub struct JobStats {
 }
 
 pub type DynStore = Arc<dyn Store>;
+
+/// The up-migrations of `migrator` whose versions are not in `applied`.
+fn unapplied(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> Vec<String> {
+    migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .map(|m| format!("{}/{}", m.version, m.description))
+        .collect()
+}

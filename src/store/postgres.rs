@@ -159,6 +159,24 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        // Resolved through the search path, as sqlx itself names the table.
+        let has_table: bool =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        let applied: Vec<i64> = if has_table {
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            Vec::new()
+        };
+        Ok(super::unapplied(&MIGRATOR, &applied))
+    }
+
     async fn create_request(&self, req: &AccessRequest, jobs: &[NewJob]) -> Result<(), StoreError> {
         codec::check_new_status(req.status)?;
         let mut tx = self.pool.begin().await?;

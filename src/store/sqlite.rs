@@ -182,6 +182,24 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        let has_table: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let applied: Vec<i64> = if has_table > 0 {
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            Vec::new()
+        };
+        Ok(super::unapplied(&MIGRATOR, &applied))
+    }
+
     async fn create_request(&self, req: &AccessRequest, jobs: &[NewJob]) -> Result<(), StoreError> {
         codec::check_new_status(req.status)?;
         let mut tx = self.begin_immediate().await?;

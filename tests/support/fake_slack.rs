@@ -5,6 +5,10 @@
 //! code, an HTTP status) or to be slow.
 //!
 //! Point the app at it with `slack.api_url = fake.url()`.
+//!
+//! Methods that need a scope answer `missing_scope` (with `needed` and
+//! `provided`, as Slack does) when [`FakeSlack::set_scopes`] left it out;
+//! by default every scope accessbot asks for is granted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -120,6 +124,21 @@ pub struct OpenView {
     pub versions: Vec<Value>,
 }
 
+/// A message scheduled with `chat.scheduleMessage` and not deleted (yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduledMessage {
+    /// `Q…`, what `chat.deleteScheduledMessage` takes.
+    pub id: String,
+    /// The conversation ID (`D…` for a DM).
+    pub channel: String,
+    /// Unix seconds.
+    pub post_at: i64,
+    pub text: String,
+}
+
+/// The furthest ahead `chat.scheduleMessage` accepts (Slack: 120 days).
+pub const MAX_SCHEDULE_AHEAD: Duration = Duration::from_secs(120 * 24 * 3600);
+
 /// What to do instead of answering normally.
 #[derive(Debug, Clone)]
 pub enum Fault {
@@ -145,6 +164,7 @@ struct Inner {
     views: BTreeMap<String, OpenView>,
     messages: Vec<Message>,
     ephemeral: Vec<(String, String, String)>,
+    scheduled: Vec<ScheduledMessage>,
     faults: Vec<(String, usize, Fault)>,
     latency: HashMap<String, Duration>,
     /// The WebSocket URL `apps.connections.open` hands out.
@@ -286,6 +306,11 @@ impl FakeSlack {
         self.lock().ephemeral.clone()
     }
 
+    /// Messages scheduled and not deleted, in the order they were scheduled.
+    pub fn scheduled(&self) -> Vec<ScheduledMessage> {
+        self.lock().scheduled.clone()
+    }
+
     pub fn views(&self) -> Vec<OpenView> {
         self.lock().views.values().cloned().collect()
     }
@@ -421,8 +446,32 @@ fn str_param<'a>(p: &'a Value, key: &str) -> Option<&'a str> {
     p.get(key).and_then(Value::as_str)
 }
 
+/// The bot scope a method needs, where accessbot calls it.
+fn required_scope(method: &str) -> Option<&'static str> {
+    match method {
+        "users.info" => Some("users:read"),
+        "users.lookupByEmail" => Some("users:read.email"),
+        "usergroups.list" | "usergroups.users.list" => Some("usergroups:read"),
+        "chat.postMessage"
+        | "chat.update"
+        | "chat.postEphemeral"
+        | "chat.scheduleMessage"
+        | "chat.deleteScheduledMessage" => Some("chat:write"),
+        _ => None,
+    }
+}
+
 /// Answers one method; the second value is `ok` or the error code.
 fn answer(inner: &mut Inner, method: &str, p: &Value) -> (Response, String) {
+    if let Some(needed) = required_scope(method).filter(|s| !inner.scopes.iter().any(|g| g == s)) {
+        let body = json!({
+            "ok": false,
+            "error": "missing_scope",
+            "needed": needed,
+            "provided": inner.scopes.join(","),
+        });
+        return (Json(body).into_response(), "missing_scope".into());
+    }
     let result: Result<Response, String> = match method {
         "apps.connections.open" => match &inner.socket_url {
             Some(url) => Ok(ok(json!({ "url": url }))),
@@ -490,6 +539,22 @@ fn answer(inner: &mut Inner, method: &str, p: &Value) -> (Response, String) {
             }
         }
         "chat.postMessage" => post_message(inner, p),
+        "chat.scheduleMessage" => schedule_message(inner, p),
+        "chat.deleteScheduledMessage" => {
+            let channel = str_param(p, "channel").unwrap_or("");
+            let id = str_param(p, "scheduled_message_id").unwrap_or("");
+            match inner
+                .scheduled
+                .iter()
+                .position(|m| m.id == id && m.channel == channel)
+            {
+                Some(i) => {
+                    inner.scheduled.remove(i);
+                    Ok(ok(json!({})))
+                }
+                None => Err("invalid_scheduled_message_id".into()),
+            }
+        }
         "chat.update" => update_message(inner, p),
         "chat.postEphemeral" => {
             let channel = str_param(p, "channel").unwrap_or("").to_owned();
@@ -663,6 +728,61 @@ fn post_message(inner: &mut Inner, p: &Value) -> Result<Response, String> {
             "user": BOT_USER_ID,
             "bot_id": "BFAKE0001",
             "ts": ts,
+        }
+    })))
+}
+
+/// Like `chat.postMessage` (same channel rules and message limits), but
+/// kept aside until `post_at`, which must be in the future and at most
+/// [`MAX_SCHEDULE_AHEAD`] away. The fake never posts it.
+fn schedule_message(inner: &mut Inner, p: &Value) -> Result<Response, String> {
+    let target = str_param(p, "channel")
+        .ok_or("channel_not_found")?
+        .to_owned();
+    let channel = if target.starts_with('U') || target.starts_with('W') {
+        match inner.users.get(&target) {
+            Some(u) if !u.deleted => FakeSlack::dm_channel(&target),
+            Some(_) => return Err("user_disabled".into()),
+            None => return Err("channel_not_found".into()),
+        }
+    } else if inner.channels.contains(&target) || target.starts_with('D') {
+        target
+    } else {
+        return Err("not_in_channel".into());
+    };
+    // JSON bodies carry a number, form bodies a string.
+    let post_at = match p.get("post_at") {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    }
+    .ok_or("invalid_time")?;
+    let now = chrono::Utc::now().timestamp();
+    if post_at <= now {
+        return Err("time_in_past".into());
+    }
+    if post_at - now > MAX_SCHEDULE_AHEAD.as_secs() as i64 {
+        return Err("time_too_far".into());
+    }
+    check_message(p)?;
+    inner.seq += 1;
+    let id = format!("Q{:010}", inner.seq);
+    let text = str_param(p, "text").unwrap_or("").to_owned();
+    inner.scheduled.push(ScheduledMessage {
+        id: id.clone(),
+        channel: channel.clone(),
+        post_at,
+        text: text.clone(),
+    });
+    Ok(ok(json!({
+        "channel": channel,
+        "scheduled_message_id": id,
+        "post_at": post_at,
+        "message": {
+            "type": "delayed_message",
+            "text": text,
+            "user": BOT_USER_ID,
+            "bot_id": "BFAKE0001",
         }
     })))
 }

@@ -1,0 +1,147 @@
+//! The database checks: reachable, and every migration applied. Nothing is
+//! written: a missing SQLite file is reported, not created, and pending
+//! migrations are left for `accessbot migrate`.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use super::Check;
+use crate::config::{redact_url, Config};
+
+const DATABASE: &str = "database";
+const MIGRATIONS: &str = "database migrations";
+/// Longer than the PostgreSQL connect timeout and SQLite's busy timeout,
+/// so their own messages win; only a hang beyond both ends here.
+const DB_TIMEOUT: Duration = Duration::from_secs(30);
+
+const URL_FIX: &str = "check database.url (env DATABASE_URL): host, port, user, password and database name, and that the server is running and reachable from here";
+
+pub(super) async fn checks(config: &Config) -> Vec<Check> {
+    let url = config.database.url.expose_secret();
+    let shown = redact_url(url);
+    if let Some(path) = missing_sqlite_file(url) {
+        return vec![
+            Check::fail(
+                DATABASE,
+                format!(
+                    "the SQLite file {} does not exist (check did not create it)",
+                    path.display()
+                ),
+                "run `accessbot migrate` to create it with its schema, or correct database.url (env DATABASE_URL)",
+            ),
+            not_checked(),
+        ];
+    }
+    let store = match within(crate::store::connect(url, 1)).await {
+        Ok(Ok(store)) => store,
+        Ok(Err(e)) => {
+            return vec![
+                Check::fail(DATABASE, format!("{e:#}"), URL_FIX),
+                not_checked(),
+            ]
+        }
+        Err(()) => {
+            return vec![
+                Check::fail(
+                    DATABASE,
+                    format!("{shown} did not answer within {}s", DB_TIMEOUT.as_secs()),
+                    URL_FIX,
+                ),
+                not_checked(),
+            ]
+        }
+    };
+    match within(store.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return vec![
+                Check::fail(DATABASE, format!("{shown}: {e}"), URL_FIX),
+                not_checked(),
+            ]
+        }
+        Err(()) => {
+            return vec![
+                Check::fail(
+                    DATABASE,
+                    format!("{shown} did not answer within {}s", DB_TIMEOUT.as_secs()),
+                    URL_FIX,
+                ),
+                not_checked(),
+            ]
+        }
+    }
+    let reachable = Check::pass(
+        DATABASE,
+        format!("{} at {shown} is reachable", store.backend()),
+    );
+    let migrations = match within(store.pending_migrations()).await {
+        Ok(Ok(pending)) if pending.is_empty() => Check::pass(MIGRATIONS, "every migration is applied"),
+        Ok(Ok(pending)) => Check::fail(
+            MIGRATIONS,
+            format!(
+                "{} migration(s) not applied: {} (check did not apply them)",
+                pending.len(),
+                pending.join(", ")
+            ),
+            "run `accessbot migrate` (`accessbot serve` also applies them when it starts)",
+        ),
+        Ok(Err(e)) => Check::fail(
+            MIGRATIONS,
+            format!("cannot read which migrations are applied: {e}"),
+            "check that database.url's user may read the database; `accessbot migrate` sets the schema up",
+        ),
+        Err(()) => Check::fail(
+            MIGRATIONS,
+            format!("{shown} did not answer within {}s", DB_TIMEOUT.as_secs()),
+            URL_FIX,
+        ),
+    };
+    vec![reachable, migrations]
+}
+
+fn not_checked() -> Check {
+    Check::fail(
+        MIGRATIONS,
+        "not checked: no database to check",
+        "fix the database problem above, then run the check again",
+    )
+}
+
+async fn within<T>(fut: impl Future<Output = T>) -> Result<T, ()> {
+    tokio::time::timeout(DB_TIMEOUT, fut).await.map_err(|_| ())
+}
+
+/// The file a SQLite URL names, when it does not exist (connecting would
+/// create it). `None` for other URLs and in-memory databases.
+fn missing_sqlite_file(url: &str) -> Option<PathBuf> {
+    if !url.to_ascii_lowercase().starts_with("sqlite:")
+        || url.contains(":memory:")
+        || url.contains("mode=memory")
+    {
+        return None;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = options.get_filename();
+    (!path.exists()).then(|| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_sqlite_file_is_noticed_and_other_urls_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent.db");
+        let url = format!("sqlite://{}", path.display());
+        assert_eq!(missing_sqlite_file(&url), Some(path.clone()));
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(missing_sqlite_file(&url), None);
+        assert_eq!(missing_sqlite_file("sqlite::memory:"), None);
+        assert_eq!(missing_sqlite_file("postgres://u@localhost/db"), None);
+    }
+}
