@@ -6,16 +6,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-
 use accessbot::slack::signature;
 use serde_json::{json, Value};
 
-use support::bin::{self, Finished, Server, BOT_TOKEN, SIGNING_SECRET, TAILSCALE_API_KEY};
-
-fn example_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/accessbot.example.toml")
-}
+use support::bin::{
+    self, example_config, ExampleServe, Finished, Server, BOT_TOKEN, SIGNING_SECRET,
+    TAILSCALE_API_KEY,
+};
 
 fn assert_no_panic(out: &Finished) {
     let all = out.all();
@@ -115,46 +112,6 @@ async fn serve_without_secrets_names_each_missing_variable_and_stops() {
     assert!(!db.exists(), "refused before touching the database");
 }
 
-/// The example config in a temp dir, with everything pointed at this machine.
-struct LocalServe {
-    _dir: tempfile::TempDir,
-    config: String,
-    db_url: String,
-    slack_url: String,
-    tailscale_url: String,
-}
-
-impl LocalServe {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("accessbot.toml");
-        std::fs::copy(example_config(), &config).unwrap();
-        Self {
-            config: config.to_str().unwrap().to_owned(),
-            db_url: format!("sqlite://{}", dir.path().join("accessbot.db").display()),
-            slack_url: format!("http://127.0.0.1:{}/api", bin::closed_port()),
-            tailscale_url: format!("http://127.0.0.1:{}", bin::closed_port()),
-            _dir: dir,
-        }
-    }
-
-    fn env(&self) -> Vec<(&str, &str)> {
-        vec![
-            ("DATABASE_URL", &self.db_url),
-            ("ACCESSBOT_SLACK_API_URL", &self.slack_url),
-            ("ACCESSBOT_TAILSCALE_API_URL", &self.tailscale_url),
-            ("SLACK_SIGNING_SECRET", SIGNING_SECRET),
-            ("SLACK_BOT_TOKEN", BOT_TOKEN),
-            ("TAILSCALE_API_KEY", TAILSCALE_API_KEY),
-            ("RUST_BACKTRACE", "1"),
-        ]
-    }
-
-    async fn start(&self) -> Server {
-        Server::start(&["--config", &self.config, "serve"], &self.env()).await
-    }
-}
-
 /// A Slack-signed POST to `/slack/events`.
 async fn signed_event(server: &Server, body: &Value, secret: &str) -> reqwest::Response {
     let body = body.to_string();
@@ -173,7 +130,7 @@ async fn signed_event(server: &Server, body: &Value, secret: &str) -> reqwest::R
 
 #[tokio::test]
 async fn serve_with_the_example_config_answers_refuses_unsigned_and_stops_on_sigterm() {
-    let local = LocalServe::new();
+    let local = ExampleServe::new();
     let server = local.start().await;
     let http = reqwest::Client::new();
 

@@ -6,7 +6,7 @@
 //! developer's own `SLACK_BOT_TOKEN` or `DATABASE_URL` cannot leak in.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -178,4 +178,49 @@ fn drain(mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> JoinHa
         let _ = pipe.read_to_end(&mut bytes).await;
         String::from_utf8_lossy(&bytes).into_owned()
     })
+}
+
+/// `config/accessbot.example.toml`.
+pub fn example_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/accessbot.example.toml")
+}
+
+/// The example config in a temp dir, with everything pointed at this machine.
+pub struct ExampleServe {
+    _dir: tempfile::TempDir,
+    pub config: String,
+    pub db_url: String,
+    slack_url: String,
+    tailscale_url: String,
+}
+
+impl ExampleServe {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("accessbot.toml");
+        std::fs::copy(example_config(), &config).unwrap();
+        Self {
+            config: config.to_str().unwrap().to_owned(),
+            db_url: format!("sqlite://{}", dir.path().join("accessbot.db").display()),
+            slack_url: format!("http://127.0.0.1:{}/api", closed_port()),
+            tailscale_url: format!("http://127.0.0.1:{}", closed_port()),
+            _dir: dir,
+        }
+    }
+
+    pub fn env(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("DATABASE_URL", &self.db_url),
+            ("ACCESSBOT_SLACK_API_URL", &self.slack_url),
+            ("ACCESSBOT_TAILSCALE_API_URL", &self.tailscale_url),
+            ("SLACK_SIGNING_SECRET", SIGNING_SECRET),
+            ("SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("TAILSCALE_API_KEY", TAILSCALE_API_KEY),
+            ("RUST_BACKTRACE", "1"),
+        ]
+    }
+
+    pub async fn start(&self) -> Server {
+        Server::start(&["--config", &self.config, "serve"], &self.env()).await
+    }
 }
