@@ -188,17 +188,17 @@ pub fn manifest(path: Option<&Path>, url: Option<&str>) -> ExitCode {
     }
 }
 
-/// `accessbot audit [--since 7d] [--status s,…] [--format table|json|csv]`
+/// `accessbot audit [--since 7d|2026-01-31] [--status s,…] [--format table|json|csv]`
+///
+/// Bad options exit 2 (before the config is read), a bad config or an
+/// unreadable database 1.
 pub async fn audit(
     path: Option<&Path>,
     since: Option<&str>,
     statuses: &[String],
     format: &str,
 ) -> ExitCode {
-    let config = match load(path) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let now = chrono::Utc::now();
     let format: crate::audit::Format = match format.parse() {
         Ok(f) => f,
         Err(e) => {
@@ -206,54 +206,53 @@ pub async fn audit(
             return ExitCode::from(2);
         }
     };
-    let since = match since.map(humantime::parse_duration).transpose() {
-        Ok(d) => d.map(|d| {
-            chrono::Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-        }),
+    let query = match crate::audit::Query::from_args(since, statuses, now) {
+        Ok(q) => q,
         Err(e) => {
-            eprintln!("accessbot: --since: {e} (write e.g. 7d, 24h)");
+            eprintln!("accessbot: {e}");
             return ExitCode::from(2);
         }
     };
-    let mut wanted = Vec::new();
-    for s in statuses
-        .iter()
-        .flat_map(|s| s.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        match crate::domain::RequestStatus::parse(s) {
-            Some(st) => wanted.push(st),
-            None => {
-                let all: Vec<&str> = crate::domain::RequestStatus::ALL
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect();
-                eprintln!(
-                    "accessbot: --status: unknown status {s:?}; use one of {}",
-                    all.join(", ")
-                );
-                return ExitCode::from(2);
-            }
-        }
-    }
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let url = config.database.url.expose_secret();
+    if let Some(file) = crate::audit::missing_sqlite_file(url) {
+        eprintln!(
+            "accessbot: no database at {} (from DATABASE_URL or database.url); nothing to export",
+            file.display()
+        );
+        return ExitCode::from(1);
+    }
     let result = async {
         let store = crate::store::connect(url, 2).await?;
-        let records = crate::audit::collect(&store, since, wanted).await?;
-        crate::audit::render(&records, format)
+        let export = crate::audit::collect(&store, &query, now).await?;
+        crate::audit::render(&export, format)
     }
     .await;
     match result {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
+        Ok(text) => write_stdout(&text),
         Err(e) => {
             eprintln!(
                 "accessbot: audit export from {} failed: {e:#}",
                 redact_url(url)
             );
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints `text`; a reader that went away early (`| head`) is not an
+/// error, where `print!` would panic.
+fn write_stdout(text: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("accessbot: cannot write the output: {e}");
             ExitCode::from(1)
         }
     }

@@ -34,7 +34,7 @@ enum Command {
     },
     /// Export requests with their full audit trail.
     Audit {
-        /// Only requests created within this long (e.g. 7d, 24h).
+        /// Only requests created within this long (7d, 24h) or since this date (2026-01-31, RFC 3339).
         #[arg(long)]
         since: Option<String>,
         /// Only these statuses (comma-separated or repeated).

@@ -806,6 +806,9 @@ async fn a_slack_failure_on_the_approver_dm_is_retried(backend: Backend) {
     })
     .await;
     assert!(app.slack.messages_in(BOB).is_empty());
+    // Wait until the worker has put the job back with its retry time: a
+    // clock moved before that would only push the retry further out.
+    app.settle().await;
     // The job is retried after its backoff.
     app.advance(Duration::from_secs(60));
     let dm = app.message_with_button(BOB, "approve", req.id).await;

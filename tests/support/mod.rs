@@ -4,6 +4,7 @@
 //! Each test binary does `mod support;`.
 
 pub mod app;
+pub mod bin;
 pub mod db;
 pub mod fake_slack;
 pub mod fake_socket;
