@@ -212,10 +212,28 @@ async fn granting_never_shortens_existing_access(backend: Backend) {
 }
 
 async fn concurrent_overlapping_grants_never_shorten_access(backend: Backend) {
-    let Some(a) = AppOptions::new(backend).spawn().await else { return };
+    let Some(a) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
     let b = a.replica(a.options.clone()).await;
-    let long = a.request(ALICE, FormInput { duration_secs: Some(8 * 3600), ..prod_request() }).await;
-    let short = a.request(ALICE, FormInput { duration_secs: Some(3600), ..prod_request() }).await;
+    let long = a
+        .request(
+            ALICE,
+            FormInput {
+                duration_secs: Some(8 * 3600),
+                ..prod_request()
+            },
+        )
+        .await;
+    let short = a
+        .request(
+            ALICE,
+            FormInput {
+                duration_secs: Some(3600),
+                ..prod_request()
+            },
+        )
+        .await;
     let long_dm = a.message_with_button(BOB, "approve", long.id).await;
     let short_dm = a.message_with_button(BOB, "approve", short.id).await;
     // Both grants compute their expiry before either is active, and write
@@ -230,7 +248,11 @@ async fn concurrent_overlapping_grants_never_shorten_access(backend: Backend) {
     a.wait_for_status(short.id, "active").await;
     a.settle().await;
     b.settle().await;
-    assert_eq!(attribute_expiry(&a), long.expires_at, "the longer grant keeps its access");
+    assert_eq!(
+        attribute_expiry(&a),
+        long.expires_at,
+        "the longer grant keeps its access"
+    );
     b.stop().await;
 }
 
