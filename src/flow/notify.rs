@@ -25,6 +25,18 @@ const REQUESTER_PINGS: &[&str] = &[
     "revoked",
 ];
 
+/// Told to the requester when their approver cannot be sent the request.
+fn approver_unreachable_message(approver: &SlackUserId, e: &SlackApiError) -> SlackMessageContent {
+    let text = format!(
+        ":warning: accessbot could not send your request to <@{approver}> (Slack said: {}). \
+         Cancel it and ask someone else to approve.",
+        e.code().unwrap_or("error")
+    );
+    SlackMessageContent::new()
+        .with_text(text.clone())
+        .with_blocks(vec![crate::slack::blocks::section(text)])
+}
+
 fn store_err(e: StoreError) -> JobError {
     JobError::Retry {
         error: e.to_string(),
@@ -199,6 +211,14 @@ pub async fn run_notify(
             .await
             .map_err(store_err)?
             {
+                if !e.is_transient() && approver != &req.requester {
+                    // Nobody will ever see the buttons: say so, or the request
+                    // just sits there until it times out.
+                    let text = approver_unreachable_message(approver, &e);
+                    if let Err(e) = state.slack.post_message(req.requester.as_str(), text).await {
+                        failures.note("approver unreachable notice", &req, e);
+                    }
+                }
                 failures.note("approver DM", &req, e);
             }
         }

@@ -820,6 +820,31 @@ async fn a_slack_failure_on_the_approver_dm_is_retried(backend: Backend) {
     app.wait_for_status(req.id, "active").await;
 }
 
+async fn an_unreachable_approver_is_reported_to_the_requester(backend: Backend) {
+    let Some(app) = AppOptions::new(backend).spawn().await else {
+        return;
+    };
+    // Slack refuses the DM for good (the first chat.postMessage is the approver's).
+    app.slack.fail_next(
+        "chat.postMessage",
+        1,
+        Fault::Error("channel_not_found".into()),
+    );
+    let req = app.request(ALICE, prod_request()).await;
+    wait_until("the requester is told", || {
+        app.slack.messages_in(ALICE).iter().any(|m| {
+            m.render()
+                .contains("could not send your request to <@U0BOB0001>")
+        })
+    })
+    .await;
+    app.settle().await;
+    assert!(app.slack.messages_in(BOB).is_empty());
+    // She can still cancel it.
+    app.click(ALICE, ALICE, "cancel", req.id).await;
+    app.wait_for_status(req.id, "cancelled").await;
+}
+
 on_both_backends!(
     shortcut_and_slash_command_open_the_form,
     choosing_another_profile_updates_the_form,
@@ -836,4 +861,5 @@ on_both_backends!(
     transient_tailscale_errors_are_retried,
     a_permanent_tailscale_error_fails_the_request_and_says_why,
     a_slack_failure_on_the_approver_dm_is_retried,
+    an_unreachable_approver_is_reported_to_the_requester,
 );
