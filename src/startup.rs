@@ -86,6 +86,10 @@ impl Application {
         let worker = self.state.config.worker.enabled;
         if worker {
             background.spawn(Worker::new(self.state.clone()).run(stop.clone()));
+            background.spawn(crate::worker::reconcile::run_every(
+                self.state.clone(),
+                stop.clone(),
+            ));
         }
         let socket_mode = self.state.config.slack.socket_mode;
         if let (true, Some(token)) = (socket_mode, self.state.config.slack.app_token.clone()) {

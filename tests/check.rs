@@ -455,7 +455,11 @@ async fn an_unmigrated_database_is_reported_and_left_unmigrated() {
     assert!(migrations.contains("not applied: 1/init"), "{run}");
     assert!(migrations.contains("check did not apply them"), "{run}");
     assert!(migrations.contains("fix: run `accessbot migrate`"), "{run}");
-    assert_eq!(store.pending_migrations().await.unwrap(), vec!["1/init"]);
+    assert_eq!(
+        store.pending_migrations().await.unwrap(),
+        vec!["1/init", "2/jobs by request"],
+        "check applied nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -149,7 +149,7 @@ async fn creating_records_the_event_and_jobs_atomically(db: &TestDb) {
 
     let stats = store.job_stats(at(0)).await.unwrap();
     assert_eq!(stats.due, 1, "the reminder is not due yet");
-    assert_eq!(drain_jobs(&store).await.len(), 2);
+    assert_eq!(store.job_stats(at(1_000_000)).await.unwrap().due, 2);
 
     // A duplicate ID is refused, and nothing of it is stored.
     let mut again = pending(at(5));
@@ -164,7 +164,11 @@ async fn creating_records_the_event_and_jobs_atomically(db: &TestDb) {
     );
     assert_eq!(store.get_request(req.id).await.unwrap(), Some(req.clone()));
     assert_eq!(store.audit_events(req.id).await.unwrap().len(), 1);
-    assert!(drain_jobs(&store).await.is_empty());
+    assert_eq!(
+        store.job_stats(at(1_000_000)).await.unwrap().due,
+        2,
+        "no job of the refused duplicate"
+    );
 
     // A job for an unknown request rolls the whole creation back.
     let orphan = pending(at(6));
@@ -650,16 +654,91 @@ async fn jobs_are_leased_retried_and_completed(db: &TestDb) {
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 }
 
+async fn a_requests_notifications_run_one_at_a_time_in_order(db: &TestDb) {
+    let store = db.store(4).await;
+    let req = pending(at(0));
+    let other = pending(at(0));
+    store.create_request(&req, &[]).await.unwrap();
+    store.create_request(&other, &[]).await.unwrap();
+    let n1 = store
+        .enqueue(&notify(req.id, "requested", at(1)))
+        .await
+        .unwrap();
+    let n2 = store
+        .enqueue(&notify(req.id, "approved", at(2)))
+        .await
+        .unwrap();
+    let grant = store
+        .enqueue(&NewJob::now(req.id, JobKind::Grant, at(3)))
+        .await
+        .unwrap();
+    let elsewhere = store
+        .enqueue(&notify(other.id, "requested", at(4)))
+        .await
+        .unwrap();
+    let reminder = store
+        .enqueue(&notify(req.id, "reminder", at(900)))
+        .await
+        .unwrap();
+
+    // The second notification waits for the first; other kinds and other
+    // requests do not; a notification not yet due blocks nothing.
+    let ids = |jobs: Vec<accessbot::store::Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.claim_jobs("w1", at(10), LEASE, 10).await.unwrap()),
+        [n1, grant, elsewhere]
+    );
+    // Not while the first one runs, on any worker.
+    assert!(store
+        .claim_jobs("w2", at(11), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.complete_job(n1, "w1").await.unwrap());
+    assert_eq!(
+        ids(store.claim_jobs("w2", at(12), LEASE, 10).await.unwrap()),
+        [n2]
+    );
+
+    // A notification waiting for its retry does not hold up later ones, but
+    // once due again it waits while a later one runs.
+    assert!(store
+        .fail_job(n2, "w2", "rate limited", Some(at(20)))
+        .await
+        .unwrap());
+    let n3 = store
+        .enqueue(&notify(req.id, "granted", at(13)))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store.claim_jobs("w1", at(14), LEASE, 10).await.unwrap()),
+        [n3]
+    );
+    assert!(store
+        .claim_jobs("w2", at(21), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.complete_job(n3, "w1").await.unwrap());
+    assert_eq!(
+        ids(store.claim_jobs("w2", at(22), LEASE, 10).await.unwrap()),
+        [n2]
+    );
+    let _ = reminder;
+}
+
 async fn concurrent_claimers_never_share_a_job(db: &TestDb) {
     // Two pools on the same database: like two replicas.
     let stores = [db.store(5).await, db.store(5).await];
     let req = pending(at(0));
     stores[0].create_request(&req, &[]).await.unwrap();
     let mut enqueued = HashSet::new();
+    // Grant jobs: a request's notifications are claimed one at a time by
+    // design (see a_requests_notifications_run_one_at_a_time_in_order).
     for i in 0..40 {
         enqueued.insert(
             stores[0]
-                .enqueue(&notify(req.id, "e", at(i)))
+                .enqueue(&NewJob::now(req.id, JobKind::Grant, at(i)))
                 .await
                 .unwrap(),
         );
@@ -1160,6 +1239,7 @@ conformance!(
     audit_events_come_oldest_first,
     message_refs_are_one_per_kind,
     jobs_are_leased_retried_and_completed,
+    a_requests_notifications_run_one_at_a_time_in_order,
     concurrent_claimers_never_share_a_job,
     transitions_follow_the_rules,
     fifty_racing_approvals_have_one_winner,

@@ -15,14 +15,17 @@ use crate::state::AppState;
 use crate::store::{Actor, MessageKind, MessageRef, StoreError};
 use crate::worker::{JobError, JobRun};
 
-/// Events after which the requester gets a new DM (a ping), not just an edit.
-const REQUESTER_PINGS: &[&str] = &[
-    "granted",
-    "failed",
-    "denied",
-    "timed_out",
-    "expired",
-    "revoked",
+/// Events after which the requester gets a new DM (a ping), not just an
+/// edit, with the status the request has right after them. A ping whose
+/// request has moved on since (a grant that expired before a Slack outage
+/// ended) is skipped: the later event pings with the truth.
+const REQUESTER_PINGS: &[(&str, RequestStatus)] = &[
+    ("granted", RequestStatus::Active),
+    ("failed", RequestStatus::Failed),
+    ("denied", RequestStatus::Denied),
+    ("timed_out", RequestStatus::TimedOut),
+    ("expired", RequestStatus::Expired),
+    ("revoked", RequestStatus::Revoked),
 ];
 
 /// Told to the requester when their approver cannot be sent the request.
@@ -228,7 +231,7 @@ pub async fn run_notify(
     // The requester: a DM when the request is made and on each outcome; the
     // previous DM is edited so no stale button stays clickable.
     let previous = find(MessageKind::RequesterDm);
-    let ping = REQUESTER_PINGS.contains(&event)
+    let ping = REQUESTER_PINGS.contains(&(event, req.status))
         && !already_notified(state, &req, event, "requester")
             .await
             .map_err(store_err)?;

@@ -379,8 +379,14 @@ impl Store for PgStore {
         let until = codec::lease_until(now, lease)?;
         let rows = sqlx::query(concat!(
             "WITH due AS (SELECT id AS due_id FROM jobs WHERE NOT dead AND run_at <= $1 ",
-            "AND (lease_until IS NULL OR lease_until <= $1) ORDER BY run_at, id LIMIT $2 ",
-            "FOR UPDATE SKIP LOCKED) ",
+            "AND (lease_until IS NULL OR lease_until <= $1) ",
+            // A request's notifications one at a time, oldest first: they
+            // edit the same messages.
+            "AND NOT (kind = 'notify' AND EXISTS (SELECT 1 FROM jobs other ",
+            "WHERE other.request_id = jobs.request_id AND other.kind = 'notify' ",
+            "AND other.id <> jobs.id AND NOT other.dead AND (other.lease_until > $1 ",
+            "OR (other.id < jobs.id AND other.run_at <= $1)))) ",
+            "ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) ",
             "UPDATE jobs SET leased_by = $3, lease_until = $4, attempts = jobs.attempts + 1 ",
             "FROM due WHERE jobs.id = due.due_id RETURNING ",
             job_columns!()

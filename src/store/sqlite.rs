@@ -401,17 +401,23 @@ impl Store for SqliteStore {
         let until = codec::lease_until(now, lease)?;
         let mut tx = self.begin_immediate().await?;
         let rows = sqlx::query(concat!(
-            "UPDATE jobs SET leased_by = ?, lease_until = ?, attempts = attempts + 1 ",
-            "WHERE id IN (SELECT id FROM jobs WHERE dead = 0 AND run_at <= ? ",
-            "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY run_at, id LIMIT ?) ",
+            "UPDATE jobs SET leased_by = ?3, lease_until = ?4, attempts = attempts + 1 ",
+            "WHERE id IN (SELECT id FROM jobs WHERE dead = 0 AND run_at <= ?1 ",
+            "AND (lease_until IS NULL OR lease_until <= ?1) ",
+            // A request's notifications one at a time, oldest first: they
+            // edit the same messages.
+            "AND NOT (kind = 'notify' AND EXISTS (SELECT 1 FROM jobs other ",
+            "WHERE other.request_id = jobs.request_id AND other.kind = 'notify' ",
+            "AND other.id <> jobs.id AND other.dead = 0 AND (other.lease_until > ?1 ",
+            "OR (other.id < jobs.id AND other.run_at <= ?1)))) ",
+            "ORDER BY run_at, id LIMIT ?2) ",
             "RETURNING ",
             job_columns!()
         ))
-        .bind(worker.to_owned())
-        .bind(micros(until))
-        .bind(micros(now))
         .bind(micros(now))
         .bind(i64::from(limit))
+        .bind(worker.to_owned())
+        .bind(micros(until))
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -9,6 +9,7 @@ mod timers;
 use std::time::Duration;
 
 use rand::Rng;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -20,8 +21,6 @@ use crate::store::{Job, JobKind};
 pub const MAX_ATTEMPTS: i32 = 12;
 /// How long a claimed job is ours before another worker may take it over.
 pub const LEASE: Duration = Duration::from_secs(120);
-/// Jobs claimed per round.
-const BATCH: u32 = 16;
 
 /// What a job handler is told about its run.
 #[derive(Debug, Clone, Copy)]
@@ -52,9 +51,14 @@ pub fn backoff(attempts: i32, at_least: Option<Duration>) -> Duration {
     base.mul_f64(jitter).max(at_least.unwrap_or_default())
 }
 
+/// Jobs run at once by one worker; more wait in the queue (or go to
+/// another replica).
+const MAX_IN_FLIGHT: usize = 16;
+
+#[derive(Clone)]
 pub struct Worker {
     state: AppState,
-    id: String,
+    id: std::sync::Arc<str>,
 }
 
 impl Worker {
@@ -65,50 +69,50 @@ impl Worker {
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        Self { state, id }
+        Self {
+            state,
+            id: id.into(),
+        }
     }
 
-    /// Runs until `stop` is cancelled; a job in progress is finished first.
+    /// Runs until `stop` is cancelled, then finishes the jobs in progress.
+    /// Jobs run side by side, so a slow one (Tailscale retrying) never holds
+    /// up the others or the time-based transitions.
     pub async fn run(self, stop: CancellationToken) {
         tracing::info!(worker = %self.id, "worker started");
         let poll = self.state.config.worker.poll_interval;
-        let reconcile_every = self.state.config.worker.reconcile_interval;
-        let mut last_reconcile: Option<tokio::time::Instant> = None;
-        let mut cursor = reconcile::Cursor::default();
+        let mut running: JoinSet<()> = JoinSet::new();
         loop {
-            if let Err(e) = self.tick().await {
+            if let Err(e) = self.tick(&mut running).await {
                 tracing::error!(error = %e, "worker round failed");
-            }
-            if last_reconcile.is_none_or(|t| t.elapsed() >= reconcile_every) {
-                last_reconcile = Some(tokio::time::Instant::now());
-                if let Err(e) = reconcile::run(&self.state, &mut cursor).await {
-                    tracing::warn!(error = %e, "reconciliation failed");
-                }
             }
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = self.state.wake.notified() => {},
                 _ = tokio::time::sleep(poll) => {},
+                Some(_) = running.join_next(), if !running.is_empty() => {},
             }
         }
+        while running.join_next().await.is_some() {}
         tracing::info!(worker = %self.id, "worker stopped");
     }
 
-    /// One round: time-based transitions, then every due job.
-    pub async fn tick(&self) -> anyhow::Result<()> {
+    /// One round: time-based transitions, then claim due jobs for the free
+    /// slots and start them.
+    async fn tick(&self, running: &mut JoinSet<()>) -> anyhow::Result<()> {
         timers::expire_due(&self.state).await?;
         timers::time_out_due(&self.state).await?;
-        loop {
-            let now = self.state.now();
+        let free = MAX_IN_FLIGHT.saturating_sub(running.len());
+        if free > 0 {
             let jobs = self
                 .state
                 .store
-                .claim_jobs(&self.id, now, LEASE, BATCH)
+                .claim_jobs(&self.id, self.state.now(), LEASE, free as u32)
                 .await?;
-            if jobs.is_empty() {
-                break;
+            for job in jobs {
+                let worker = self.clone();
+                running.spawn(async move { worker.run_job(job).await });
             }
-            futures::future::join_all(jobs.into_iter().map(|job| self.run_job(job))).await;
         }
         timers::update_gauges(&self.state).await?;
         Ok(())

@@ -41,6 +41,24 @@ pub struct Report {
 #[derive(Debug, Default)]
 pub struct Cursor(usize);
 
+/// Reconciles at once, then every `worker.reconcile_interval`, until `stop`.
+/// A task of its own: a round reads many devices and must not hold up jobs.
+pub async fn run_every(state: AppState, stop: tokio_util::sync::CancellationToken) {
+    let mut cursor = Cursor::default();
+    let mut every = tokio::time::interval(state.config.worker.reconcile_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = every.tick() => {
+                if let Err(e) = run(&state, &mut cursor).await {
+                    tracing::warn!(error = %e, "reconciliation failed");
+                }
+            }
+        }
+    }
+}
+
 /// One reconciliation round.
 pub async fn run(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<Report> {
     let now = state.now();

@@ -261,7 +261,9 @@ async fn metrics_count_a_whole_flow() {
     // The gauges are refreshed at the end of each worker round.
     let mut text = scrape().await;
     for _ in 0..500 {
-        if text.contains("accessbot_active_grants 1") {
+        if text.contains("accessbot_active_grants 1")
+            && text.contains("accessbot_job_queue_depth 0\n")
+        {
             break;
         }
         app.state.kick();
