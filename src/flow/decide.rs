@@ -24,20 +24,14 @@ pub enum Outcome {
 
 pub const NOT_YOURS: &str = "You cannot decide this request.";
 
-fn notify(id: RequestId, event: &str, at: chrono::DateTime<chrono::Utc>) -> NewJob {
-    NewJob::now(
-        id,
-        JobKind::Notify {
-            event: event.into(),
-        },
-        at,
-    )
-}
-
 /// Ask the worker to re-render every message of a request to its true state.
 pub async fn refresh(state: &AppState, req: &AccessRequest) {
     let at = state.now();
-    if let Err(e) = state.store.enqueue(&notify(req.id, "refresh", at)).await {
+    if let Err(e) = state
+        .store
+        .enqueue(&NewJob::notify(req.id, "refresh", at))
+        .await
+    {
         tracing::warn!(request = %req.id, error = %e, "could not enqueue message refresh");
     }
     state.kick();
@@ -112,7 +106,7 @@ pub async fn decide(
         )
         .decided_by(clicker.clone())
         .job(NewJob::now(id, JobKind::Grant, now))
-        .job(notify(id, "approved", now)),
+        .job(NewJob::notify(id, "approved", now)),
         Decision::Deny => Transition::new(
             id,
             RequestStatus::Pending,
@@ -121,7 +115,7 @@ pub async fn decide(
             now,
         )
         .decided_by(clicker.clone())
-        .job(notify(id, "denied", now)),
+        .job(NewJob::notify(id, "denied", now)),
     };
     let outcome = apply(state, req, t).await?;
     if let Outcome::Done(r) = &outcome {
@@ -167,7 +161,7 @@ pub async fn cancel(
         Actor::User(clicker.clone()),
         now,
     )
-    .job(notify(id, "cancelled", now));
+    .job(NewJob::notify(id, "cancelled", now));
     let outcome = apply(state, req, t).await?;
     if let Outcome::Done(r) = &outcome {
         state
@@ -214,7 +208,7 @@ pub async fn revoke(
     )
     .detail(serde_json::json!({ "revoked_by": clicker }))
     .job(NewJob::now(id, JobKind::Revoke, now))
-    .job(notify(id, "revoked", now));
+    .job(NewJob::notify(id, "revoked", now));
     let outcome = apply(state, req, t).await?;
     if let Outcome::Done(r) = &outcome {
         state

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{AccessRequest, RequestStatus};
 use crate::state::AppState;
-use crate::store::{Actor, JobKind, NewJob, RequestFilter, StoreError, Transition};
+use crate::store::{Actor, NewJob, RequestFilter, StoreError, Transition};
 use crate::tailscale::TailscaleError;
 use crate::worker::{JobError, JobRun};
 
@@ -84,16 +84,6 @@ fn ts_error(e: TailscaleError) -> JobError {
     }
 }
 
-fn notify(req: &AccessRequest, event: &str, at: DateTime<Utc>) -> NewJob {
-    NewJob::now(
-        req.id,
-        JobKind::Notify {
-            event: event.into(),
-        },
-        at,
-    )
-}
-
 async fn person(state: &AppState, user: &crate::domain::SlackUserId) -> String {
     match state.people.email_of(user).await {
         Ok(Some(email)) => email,
@@ -112,7 +102,7 @@ async fn fail(state: &AppState, req: &AccessRequest, why: &str) -> Result<(), Jo
     )
     .failure(why)
     .detail(serde_json::json!({ "error": why }))
-    .job(notify(req, "failed", now));
+    .job(NewJob::notify(req.id, "failed", now));
     if apply(state, t).await? {
         state.metrics.grants.with_label_values(&["failed"]).inc();
         state
@@ -174,7 +164,7 @@ pub async fn run_grant(state: &AppState, req: AccessRequest, run: JobRun) -> Res
             )
             .expires_at(expires_at)
             .detail(serde_json::json!({ "attribute_expiry": set_until, "comment": text }))
-            .job(notify(&req, "granted", state.now()));
+            .job(NewJob::notify(req.id, "granted", state.now()));
             if apply(state, t).await? {
                 state.metrics.grants.with_label_values(&["applied"]).inc();
                 state

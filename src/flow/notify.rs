@@ -12,7 +12,7 @@ use crate::slack::messages::{
     approver_message, channel_message, reminder_message, requester_message, MessageContext,
 };
 use crate::state::AppState;
-use crate::store::{Actor, MessageKind, MessageRef, StoreError};
+use crate::store::{Actor, AuditEvent, MessageKind, MessageRef, StoreError};
 use crate::worker::{JobError, JobRun};
 
 /// Events after which the requester gets a new DM (a ping), not just an
@@ -74,38 +74,31 @@ impl Failures {
 }
 
 /// Who ended the request early (revoke, cancel), from its audit trail.
-async fn closed_by(
-    state: &AppState,
-    req: &AccessRequest,
-) -> Result<Option<SlackUserId>, StoreError> {
+fn closed_by(req: &AccessRequest, trail: &[AuditEvent]) -> Option<SlackUserId> {
     if !matches!(
         req.status,
         RequestStatus::Revoked | RequestStatus::Cancelled
     ) {
-        return Ok(None);
+        return None;
     }
-    let events = state.store.audit_events(req.id).await?;
-    Ok(events
+    trail
         .iter()
         .rev()
         .find(|e| e.action == req.status.as_str())
         .and_then(|e| match &e.actor {
             Actor::User(u) => Some(u.clone()),
             Actor::System => None,
-        }))
+        })
 }
 
-async fn already_notified(
-    state: &AppState,
-    req: &AccessRequest,
-    event: &str,
-    to: &str,
-) -> Result<bool, StoreError> {
-    Ok(state.store.audit_events(req.id).await?.iter().any(|e| {
+/// Whether `to` was already sent the message for `event` (a retried job
+/// must not ping twice).
+fn already_notified(trail: &[AuditEvent], event: &str, to: &str) -> bool {
+    trail.iter().any(|e| {
         e.action == "notified"
             && e.detail.get("event").and_then(|v| v.as_str()) == Some(event)
             && e.detail.get("to").and_then(|v| v.as_str()) == Some(to)
-    }))
+    })
 }
 
 async fn record_notified(
@@ -166,7 +159,8 @@ pub async fn run_notify(
 ) -> Result<(), JobError> {
     let refs = state.store.message_refs(req.id).await.map_err(store_err)?;
     let find = |k: MessageKind| refs.iter().find(|r| r.kind == k).cloned();
-    let closed = closed_by(state, &req).await.map_err(store_err)?;
+    let trail = state.store.audit_events(req.id).await.map_err(store_err)?;
+    let closed = closed_by(&req, &trail);
     let name = super::profile_name(state, &req);
     let ctx = MessageContext {
         req: &req,
@@ -232,9 +226,7 @@ pub async fn run_notify(
     // previous DM is edited so no stale button stays clickable.
     let previous = find(MessageKind::RequesterDm);
     let ping = REQUESTER_PINGS.contains(&(event, req.status))
-        && !already_notified(state, &req, event, "requester")
-            .await
-            .map_err(store_err)?;
+        && !already_notified(&trail, event, "requester");
     if ping {
         match post_and_remember(
             state,

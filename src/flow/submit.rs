@@ -218,33 +218,15 @@ pub async fn create(state: &AppState, accepted: &Accepted) -> anyhow::Result<()>
     let mut jobs = Vec::new();
     match accepted.plan {
         ApprovalPlan::Ask(_) => {
-            jobs.push(NewJob::now(
-                req.id,
-                JobKind::Notify {
-                    event: "requested".into(),
-                },
-                now,
-            ));
+            jobs.push(NewJob::notify(req.id, "requested", now));
             if let Some(after) = state.config.requests.remind_after {
                 let at = now + chrono::Duration::from_std(after)?;
-                jobs.push(NewJob::now(
-                    req.id,
-                    JobKind::Notify {
-                        event: "reminder".into(),
-                    },
-                    at,
-                ));
+                jobs.push(NewJob::notify(req.id, "reminder", at));
             }
         }
         ApprovalPlan::SelfApproved => {
             jobs.push(NewJob::now(req.id, JobKind::Grant, now));
-            jobs.push(NewJob::now(
-                req.id,
-                JobKind::Notify {
-                    event: "approved".into(),
-                },
-                now,
-            ));
+            jobs.push(NewJob::notify(req.id, "approved", now));
         }
     }
     state.store.create_request(req, &jobs).await?;

@@ -187,6 +187,17 @@ impl NewJob {
             run_at: at,
         }
     }
+
+    /// Send or refresh the request's Slack messages for `event` at `at`.
+    pub fn notify(request_id: RequestId, event: &str, at: DateTime<Utc>) -> Self {
+        Self::now(
+            request_id,
+            JobKind::Notify {
+                event: event.into(),
+            },
+            at,
+        )
+    }
 }
 
 /// A claimed job, leased to one worker until `lease_until`.

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{AccessRequest, AttributeKey, NodeId, RequestStatus};
 use crate::state::AppState;
-use crate::store::{Actor, JobKind, NewJob, RequestFilter, StoreError, Transition};
+use crate::store::{Actor, NewJob, RequestFilter, StoreError, Transition};
 use crate::tailscale::{DeviceAttributes, TailscaleError};
 
 /// Devices without an active grant looked at per round.
@@ -218,13 +218,7 @@ async fn fail_gone(
     )
     .failure(why)
     .detail(serde_json::json!({ "reason": why }))
-    .job(NewJob::now(
-        req.id,
-        JobKind::Notify {
-            event: "failed".into(),
-        },
-        now,
-    ));
+    .job(NewJob::notify(req.id, "failed", now));
     match state.store.transition(t).await {
         Ok(_) => {
             tracing::warn!(request = %req.id, node = %req.device.node_id, "device is gone; grant failed");

@@ -3,47 +3,18 @@
 
 use crate::domain::RequestStatus;
 use crate::state::AppState;
-use crate::store::{Actor, JobKind, NewJob, RequestFilter, StoreError, Transition};
+use crate::store::{Actor, NewJob, RequestFilter, StoreError, Transition};
 
 /// active → expired for grants whose time is up. Tailscale drops the
 /// attribute by itself at the expiry we set.
 pub async fn expire_due(state: &AppState) -> Result<(), StoreError> {
     let now = state.now();
-    let due = state
-        .store
-        .list_requests(&RequestFilter {
-            statuses: vec![RequestStatus::Active],
-            expires_before: Some(now),
-            ..Default::default()
-        })
-        .await?;
-    for req in due {
-        let t = Transition::new(
-            req.id,
-            RequestStatus::Active,
-            RequestStatus::Expired,
-            Actor::System,
-            now,
-        )
-        .job(NewJob::now(
-            req.id,
-            JobKind::Notify {
-                event: "expired".into(),
-            },
-            now,
-        ));
-        match state.store.transition(t).await {
-            Ok(_) => {
-                state
-                    .metrics
-                    .request_outcome(req.attribute.as_str(), "expired");
-                tracing::info!(request = %req.id, "access expired");
-            }
-            Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    let due = RequestFilter {
+        statuses: vec![RequestStatus::Active],
+        expires_before: Some(now),
+        ..Default::default()
+    };
+    sweep(state, due, RequestStatus::Expired).await
 }
 
 /// pending → timed_out for requests nobody decided in time.
@@ -51,35 +22,31 @@ pub async fn time_out_due(state: &AppState) -> Result<(), StoreError> {
     let now = state.now();
     let cutoff =
         now - chrono::Duration::from_std(state.config.requests.pending_timeout).unwrap_or_default();
-    let due = state
-        .store
-        .list_requests(&RequestFilter {
-            statuses: vec![RequestStatus::Pending],
-            created_before: Some(cutoff),
-            ..Default::default()
-        })
-        .await?;
-    for req in due {
-        let t = Transition::new(
+    let due = RequestFilter {
+        statuses: vec![RequestStatus::Pending],
+        created_before: Some(cutoff),
+        ..Default::default()
+    };
+    sweep(state, due, RequestStatus::TimedOut).await
+}
+
+/// Moves every request `due` selects (all in one status) to `to`, and
+/// notifies with the new status as the event. A request another replica
+/// moved first is skipped.
+async fn sweep(state: &AppState, due: RequestFilter, to: RequestStatus) -> Result<(), StoreError> {
+    let now = state.now();
+    for req in state.store.list_requests(&due).await? {
+        let t = Transition::new(req.id, req.status, to, Actor::System, now).job(NewJob::notify(
             req.id,
-            RequestStatus::Pending,
-            RequestStatus::TimedOut,
-            Actor::System,
-            now,
-        )
-        .job(NewJob::now(
-            req.id,
-            JobKind::Notify {
-                event: "timed_out".into(),
-            },
+            to.as_str(),
             now,
         ));
         match state.store.transition(t).await {
             Ok(_) => {
                 state
                     .metrics
-                    .request_outcome(req.attribute.as_str(), "timed_out");
-                tracing::info!(request = %req.id, "request timed out");
+                    .request_outcome(req.attribute.as_str(), to.as_str());
+                tracing::info!(request = %req.id, status = %to, "request moved on by time");
             }
             Err(StoreError::Conflict { .. }) => {}
             Err(e) => return Err(e),
