@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::config::Config;
-use crate::slack::handlers::SHORTCUT_CALLBACK_ID;
+use crate::slack::views::SHORTCUT_CALLBACK_ID;
 
 /// The bot scopes the code uses, and why:
 /// - `commands`: the global shortcut and the slash command;

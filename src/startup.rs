@@ -80,20 +80,20 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let router = crate::http::router(self.state.clone());
+        let router = crate::edge::router::router(self.state.clone());
         let stop = CancellationToken::new();
         let mut background = tokio::task::JoinSet::new();
         let worker = self.state.config.worker.enabled;
         if worker {
             background.spawn(Worker::new(self.state.clone()).run(stop.clone()));
-            background.spawn(crate::worker::reconcile::run_every(
+            background.spawn(crate::flow::reconcile::run_every(
                 self.state.clone(),
                 stop.clone(),
             ));
         }
         let socket_mode = self.state.config.slack.socket_mode;
         if let (true, Some(token)) = (socket_mode, self.state.config.slack.app_token.clone()) {
-            background.spawn(crate::slack::socket::run(
+            background.spawn(crate::edge::socket::run(
                 self.state.clone(),
                 token,
                 stop.clone(),

@@ -6,7 +6,7 @@
 
 mod support;
 
-use accessbot::slack::signature;
+use accessbot::edge::signature;
 use serde_json::{json, Value};
 
 use support::bin::{

@@ -3,7 +3,6 @@
 
 use crate::domain::policy::{device_allowed, is_own_device, DeviceFacts};
 use crate::domain::{DevicePolicy, DeviceSnapshot, NodeId, Profile};
-use crate::slack::blocks::{fit, limits};
 use crate::tailscale::Device;
 
 pub fn facts(d: &Device) -> DeviceFacts<'_> {
@@ -23,18 +22,6 @@ pub fn short_name(d: &Device) -> &str {
     name.split('.').next().unwrap_or(name)
 }
 
-/// "alice-laptop · macOS · 100.64.0.1", cut to Slack's option limit.
-pub fn label(d: &Device) -> String {
-    let mut parts = vec![short_name(d).to_owned()];
-    if !d.os.is_empty() {
-        parts.push(d.os.clone());
-    }
-    if let Some(ip) = d.addresses.first() {
-        parts.push(ip.clone());
-    }
-    fit(&parts.join(" · "), limits::OPTION_TEXT)
-}
-
 pub fn snapshot(d: &Device) -> DeviceSnapshot {
     DeviceSnapshot {
         node_id: d.node_id.clone(),
@@ -50,17 +37,8 @@ pub fn snapshot(d: &Device) -> DeviceSnapshot {
     }
 }
 
-/// The label shown for a stored snapshot (for "Request again").
-pub fn snapshot_label(s: &DeviceSnapshot) -> String {
-    let mut parts = vec![s.name.clone()];
-    if !s.os.is_empty() {
-        parts.push(s.os.clone());
-    }
-    if let Some(ip) = s.addresses.first() {
-        parts.push(ip.clone());
-    }
-    fit(&parts.join(" · "), limits::OPTION_TEXT)
-}
+/// The most devices the menu offers (Slack shows at most 100 options).
+pub const MAX_OPTIONS: usize = 100;
 
 /// Option groups for the device menu: the requester's own devices first
 /// (already ranked), then whatever else the profile allows, matching `query`.
@@ -74,7 +52,7 @@ pub fn option_groups<'a>(
     let q = query.trim().to_ascii_lowercase();
     let own: Vec<&Device> = own.into_iter().filter(|d| matches_query(d, &q)).collect();
     let mut groups = Vec::new();
-    let budget = limits::OPTIONS;
+    let budget = MAX_OPTIONS;
     let own_taken: Vec<&Device> = own.into_iter().take(budget).collect();
     let left = budget - own_taken.len();
     if !own_taken.is_empty() {

@@ -4,14 +4,11 @@
 
 use chrono::{DateTime, Utc};
 
+use super::jobs::{JobError, JobRun};
 use crate::domain::{AccessRequest, RequestStatus};
 use crate::state::AppState;
 use crate::store::{Actor, NewJob, RequestFilter, StoreError, Transition};
-use crate::tailscale::TailscaleError;
-use crate::worker::{JobError, JobRun};
-
-/// Tailscale keeps comments to 200 characters.
-pub const MAX_COMMENT: usize = 200;
+use crate::tailscale::MAX_COMMENT_CHARS;
 
 /// "accessbot: alice@example.com approved by bob@example.com: deploy hotfix 42"
 pub fn comment(requester: &str, approver: &str, reason: &str) -> String {
@@ -20,7 +17,7 @@ pub fn comment(requester: &str, approver: &str, reason: &str) -> String {
     } else {
         format!("accessbot: {requester} approved by {approver}: {reason}")
     };
-    text.chars().take(MAX_COMMENT).collect()
+    crate::tailscale::truncate_chars(&text, MAX_COMMENT_CHARS).to_owned()
 }
 
 /// Active grants of the request's attribute on its device (itself included).
@@ -53,13 +50,6 @@ async fn other_grants_until(
         .max())
 }
 
-fn retry(e: impl std::fmt::Display) -> JobError {
-    JobError::Retry {
-        error: e.to_string(),
-        after: None,
-    }
-}
-
 /// Apply a transition made by the worker. `Ok(false)`: another run got
 /// there first (the state is already past `from`), nothing to count.
 async fn apply(state: &AppState, t: Transition) -> Result<bool, JobError> {
@@ -69,18 +59,7 @@ async fn apply(state: &AppState, t: Transition) -> Result<bool, JobError> {
             Ok(true)
         }
         Err(StoreError::Conflict { .. }) => Ok(false),
-        Err(e) => Err(retry(e)),
-    }
-}
-
-fn ts_error(e: TailscaleError) -> JobError {
-    if e.is_transient() {
-        JobError::Retry {
-            error: e.to_string(),
-            after: e.retry_after(),
-        }
-    } else {
-        JobError::Permanent(e.to_string())
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -129,7 +108,7 @@ pub async fn run_grant(state: &AppState, req: AccessRequest, run: JobRun) -> Res
         )
         .await;
     }
-    let set_until = match other_grants_until(state, &req).await.map_err(retry)? {
+    let set_until = match other_grants_until(state, &req).await? {
         Some(other) if other > expires_at => other,
         _ => expires_at,
     };
@@ -153,7 +132,7 @@ pub async fn run_grant(state: &AppState, req: AccessRequest, run: JobRun) -> Res
             &text,
         )
         .await;
-    match result.map_err(ts_error) {
+    match result.map_err(JobError::from) {
         Ok(()) => {
             let t = Transition::new(
                 req.id,
@@ -240,7 +219,7 @@ pub async fn run_revoke(
     req: AccessRequest,
     _run: JobRun,
 ) -> Result<(), JobError> {
-    let other = other_grants_until(state, &req).await.map_err(retry)?;
+    let other = other_grants_until(state, &req).await?;
     let result = match other.filter(|until| *until > state.now()) {
         Some(until) => {
             let text = format!(
@@ -270,6 +249,6 @@ pub async fn run_revoke(
         Ok(()) => Ok(()),
         // The device is gone: so is its access.
         Err(e) if e.status() == Some(404) => Ok(()),
-        Err(e) => Err(ts_error(e)),
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,12 +1,18 @@
-//! The request flow as operations on durable state: submit, decide,
-//! cancel, revoke, and the jobs that grant and notify. Slack handlers and
-//! the worker call these; the rules themselves live in `domain`.
+//! The use cases: submit, decide, cancel, revoke, the jobs that grant and
+//! notify, the time-based sweeps and reconciliation, the request form and
+//! App Home. They take domain input (never a Slack payload), keep the rules
+//! in `domain`, and reach the world through the store and the clients.
 
 pub mod decide;
 pub mod devices;
+pub mod form;
 pub mod grant;
+pub mod home;
+pub mod jobs;
 pub mod notify;
+pub mod reconcile;
 pub mod submit;
+pub mod sweeps;
 
 use crate::domain::{AccessRequest, Profile};
 use crate::state::AppState;

@@ -5,6 +5,7 @@
 
 use slack_morphism::prelude::SlackMessageContent;
 
+use super::jobs::{JobError, JobRun};
 use crate::domain::{AccessRequest, RequestStatus, SlackUserId};
 use crate::slack::api::SlackApiError;
 use crate::slack::blocks::context;
@@ -13,7 +14,6 @@ use crate::slack::messages::{
 };
 use crate::state::AppState;
 use crate::store::{Actor, AuditEvent, MessageKind, MessageRef, StoreError};
-use crate::worker::{JobError, JobRun};
 
 /// Events after which the requester gets a new DM (a ping), not just an
 /// edit, with the status the request has right after them. A ping whose
@@ -38,13 +38,6 @@ fn approver_unreachable_message(approver: &SlackUserId, e: &SlackApiError) -> Sl
     SlackMessageContent::new()
         .with_text(text.clone())
         .with_blocks(vec![crate::slack::blocks::section(text)])
-}
-
-fn store_err(e: StoreError) -> JobError {
-    JobError::Retry {
-        error: e.to_string(),
-        after: None,
-    }
 }
 
 /// Collects Slack failures: transient ones make the job retry (after the
@@ -157,9 +150,9 @@ pub async fn run_notify(
     event: &str,
     _run: JobRun,
 ) -> Result<(), JobError> {
-    let refs = state.store.message_refs(req.id).await.map_err(store_err)?;
+    let refs = state.store.message_refs(req.id).await?;
     let find = |k: MessageKind| refs.iter().find(|r| r.kind == k).cloned();
-    let trail = state.store.audit_events(req.id).await.map_err(store_err)?;
+    let trail = state.store.audit_events(req.id).await?;
     let closed = closed_by(&req, &trail);
     let name = super::profile_name(state, &req);
     let ctx = MessageContext {
@@ -205,8 +198,7 @@ pub async fn run_notify(
                 approver.as_str(),
                 approver_message(&ctx),
             )
-            .await
-            .map_err(store_err)?
+            .await?
             {
                 if !e.is_transient() && approver != &req.requester {
                     // Nobody will ever see the buttons: say so, or the request
@@ -235,13 +227,10 @@ pub async fn run_notify(
             req.requester.as_str(),
             requester_message(&ctx),
         )
-        .await
-        .map_err(store_err)?
+        .await?
         {
             Ok(()) => {
-                record_notified(state, &req, event, "requester")
-                    .await
-                    .map_err(store_err)?;
+                record_notified(state, &req, event, "requester").await?;
                 if let Some(m) = &previous {
                     if let Err(e) = state
                         .slack
@@ -270,8 +259,7 @@ pub async fn run_notify(
             req.requester.as_str(),
             requester_message(&ctx),
         )
-        .await
-        .map_err(store_err)?
+        .await?
         {
             failures.note("requester DM", &req, e);
         }
@@ -297,8 +285,7 @@ pub async fn run_notify(
                 channel.as_str(),
                 channel_message(&ctx),
             )
-            .await
-            .map_err(store_err)?
+            .await?
             {
                 failures.note("channel post", &req, e);
             }

@@ -9,13 +9,36 @@ use crate::domain::profile::format_duration;
 use crate::domain::{
     AccessRequest, DevicePolicy, Profile, Reason, RequestId, RequestStatus, SlackUserId,
 };
-use crate::slack::payload::ViewPayload;
-use crate::slack::views::form::ids;
 use crate::state::AppState;
 use crate::store::{Actor, JobKind, NewJob};
 
-/// Errors to show next to the form's fields, by block ID.
-pub type FieldErrors = BTreeMap<&'static str, String>;
+/// The request form's questions, as the use case knows them; the edge maps
+/// them to and from the view's block IDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    Profile,
+    Device,
+    Duration,
+    Approver,
+    Reason,
+}
+
+/// What the person submitted, as raw text: nothing in it is trusted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Submission {
+    /// The profile's attribute key.
+    pub profile: Option<String>,
+    /// The device's node ID.
+    pub device: Option<String>,
+    /// Seconds.
+    pub duration: Option<String>,
+    /// A Slack user ID; empty or absent means "no approval needed".
+    pub approver: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Problems to show next to the form's fields.
+pub type FieldErrors = BTreeMap<Field, String>;
 
 /// How long a submission may spend on lookups: Slack wants an answer in 3 s.
 const LOOKUP_BUDGET: Duration = Duration::from_millis(2000);
@@ -32,44 +55,45 @@ pub struct Accepted {
 pub async fn validate(
     state: &AppState,
     requester: &SlackUserId,
-    view: &ViewPayload,
+    form: &Submission,
 ) -> Result<Accepted, FieldErrors> {
     let mut errors = FieldErrors::new();
-    let mut fail = |field: &'static str, msg: &str| {
+    let mut fail = |field: Field, msg: &str| {
         errors.entry(field).or_insert_with(|| msg.to_owned());
     };
 
-    let profile: Option<&Profile> = match view.input(ids::PROFILE, ids::PROFILE) {
+    let profile: Option<&Profile> = match form.profile.as_deref() {
         None => {
-            fail(ids::PROFILE, "Please choose what you need.");
+            fail(Field::Profile, "Please choose what you need.");
             None
         }
-        Some(attr) => state.config.profile(&attr).or_else(|| {
+        Some(attr) => state.config.profile(attr).or_else(|| {
             fail(
-                ids::PROFILE,
+                Field::Profile,
                 "That access is not offered (any more). Please choose another.",
             );
             None
         }),
     };
 
-    let reason = Reason::parse(&view.input(ids::REASON, ids::REASON).unwrap_or_default())
-        .map_err(|e| fail(ids::REASON, &e.to_string()))
+    let reason = Reason::parse(form.reason.as_deref().unwrap_or_default())
+        .map_err(|e| fail(Field::Reason, &e.to_string()))
         .ok();
 
-    let duration = match view
-        .input(ids::DURATION, ids::DURATION)
+    let duration = match form
+        .duration
+        .as_deref()
         .and_then(|s| s.parse::<u64>().ok())
         .map(Duration::from_secs)
     {
         None => {
-            fail(ids::DURATION, "Please choose how long you need access.");
+            fail(Field::Duration, "Please choose how long you need access.");
             None
         }
         Some(d) if profile.is_some_and(|p| !p.allows_duration(d)) => {
             let max = profile.map(|p| format_duration(p.max_duration));
             fail(
-                ids::DURATION,
+                Field::Duration,
                 &format!(
                     "Please choose one of the offered durations (at most {}).",
                     max.unwrap_or_default()
@@ -80,24 +104,25 @@ pub async fn validate(
         Some(d) => Some(d),
     };
 
-    let node = match view.input(ids::DEVICE, ids::DEVICE) {
+    let node = match form.device.as_deref() {
         None => {
-            fail(ids::DEVICE, "Please choose a device.");
+            fail(Field::Device, "Please choose a device.");
             None
         }
-        Some(raw) => super::devices::parse_node_id(&raw).or_else(|| {
-            fail(ids::DEVICE, DEVICE_NOT_FOUND);
+        Some(raw) => super::devices::parse_node_id(raw).or_else(|| {
+            fail(Field::Device, DEVICE_NOT_FOUND);
             None
         }),
     };
 
-    let chosen = match view
-        .input(ids::APPROVER, ids::APPROVER)
+    let chosen = match form
+        .approver
+        .as_deref()
         .filter(|s| !s.is_empty())
-        .map(|s| SlackUserId::parse(&s))
+        .map(SlackUserId::parse)
     {
         Some(Err(_)) => {
-            fail(ids::APPROVER, "That person cannot approve this access.");
+            fail(Field::Approver, "That person cannot approve this access.");
             None
         }
         Some(Ok(u)) => Some(Some(u)),
@@ -130,12 +155,12 @@ pub async fn validate(
         None => None,
         Some(Ok(Ok(Some(d)))) => Some(d),
         Some(Ok(Ok(None))) => {
-            fail(ids::DEVICE, DEVICE_NOT_FOUND);
+            fail(Field::Device, DEVICE_NOT_FOUND);
             None
         }
         Some(_) => {
             fail(
-                ids::DEVICE,
+                Field::Device,
                 "Could not reach Tailscale to check the device. Please try again.",
             );
             None
@@ -151,19 +176,19 @@ pub async fn validate(
                     "You can only request this access for your own devices or tagged servers."
                 }
             };
-            fail(ids::DEVICE, why);
+            fail(Field::Device, why);
         }
     }
 
     let plan = match (profile, chosen, approvers) {
         (Some(p), Some(chosen), Some(Ok(Ok((eligible, _))))) => {
             plan_approval(p, &eligible, requester, chosen.as_ref())
-                .map_err(|e| fail(ids::APPROVER, &e.to_string()))
+                .map_err(|e| fail(Field::Approver, &e.to_string()))
                 .ok()
         }
         (Some(_), Some(_), Some(_)) => {
             fail(
-                ids::APPROVER,
+                Field::Approver,
                 "Could not check the approvers with Slack. Please try again.",
             );
             None

@@ -1,14 +1,8 @@
-//! Everything that speaks Slack.
+//! Outbound Slack: the Web API client, the people directory, and the
+//! rendering of views and messages. What Slack sends us is `edge`'s.
 
-pub mod ack;
 pub mod api;
 pub mod blocks;
-pub mod forms;
-pub mod handlers;
-pub mod home;
 pub mod messages;
-pub mod payload;
 pub mod people;
-pub mod signature;
-pub mod socket;
 pub mod views;

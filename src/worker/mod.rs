@@ -1,10 +1,9 @@
-//! The background worker: runs due jobs from the durable queue and the
-//! time-based transitions (expiry, pending timeout). Any number of replicas
-//! may run it: jobs are leased to one worker at a time, and every
-//! transition is a compare-and-set, so nothing happens twice.
-
-pub mod reconcile;
-mod timers;
+//! The background worker: the job loop only. It claims due jobs from the
+//! durable queue under a lease, dispatches each to its use case in `flow`,
+//! and records the result with backoff; each round it also runs the
+//! time-based sweeps. Any number of replicas may run it: jobs are leased to
+//! one worker at a time, and every transition is a compare-and-set, so
+//! nothing happens twice.
 
 use std::time::Duration;
 
@@ -13,7 +12,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::flow;
+use crate::flow::jobs::{JobError, JobRun};
+use crate::flow::{self, sweeps};
 use crate::state::AppState;
 use crate::store::{Job, JobKind};
 
@@ -21,25 +21,6 @@ use crate::store::{Job, JobKind};
 pub const MAX_ATTEMPTS: i32 = 12;
 /// How long a claimed job is ours before another worker may take it over.
 pub const LEASE: Duration = Duration::from_secs(120);
-
-/// What a job handler is told about its run.
-#[derive(Debug, Clone, Copy)]
-pub struct JobRun {
-    pub attempts: i32,
-    /// No retry follows a transient failure of this run.
-    pub last_attempt: bool,
-}
-
-#[derive(Debug, Clone)]
-pub enum JobError {
-    /// Try again later (at least `after`, when the API said so).
-    Retry {
-        error: String,
-        after: Option<Duration>,
-    },
-    /// Retrying cannot help.
-    Permanent(String),
-}
 
 /// Exponential backoff with ±20 % jitter: 5 s, 10 s, 20 s … capped at 15 min.
 pub fn backoff(attempts: i32, at_least: Option<Duration>) -> Duration {
@@ -100,8 +81,8 @@ impl Worker {
     /// One round: time-based transitions, then claim due jobs for the free
     /// slots and start them.
     async fn tick(&self, running: &mut JoinSet<()>) -> anyhow::Result<()> {
-        timers::expire_due(&self.state).await?;
-        timers::time_out_due(&self.state).await?;
+        sweeps::expire_due(&self.state).await?;
+        sweeps::time_out_due(&self.state).await?;
         let free = MAX_IN_FLIGHT.saturating_sub(running.len());
         if free > 0 {
             let jobs = self
@@ -114,7 +95,7 @@ impl Worker {
                 running.spawn(async move { worker.run_job(job).await });
             }
         }
-        timers::update_gauges(&self.state).await?;
+        sweeps::update_gauges(&self.state).await?;
         Ok(())
     }
 
@@ -157,12 +138,7 @@ async fn dispatch(state: &AppState, job: &Job, run: JobRun) -> Result<(), JobErr
     let req = match state.store.get_request(id).await {
         Ok(Some(r)) => r,
         Ok(None) => return Err(JobError::Permanent(format!("request {id} not found"))),
-        Err(e) => {
-            return Err(JobError::Retry {
-                error: e.to_string(),
-                after: None,
-            })
-        }
+        Err(e) => return Err(e.into()),
     };
     let span = tracing::info_span!("job", job = job.id, request = %id, kind = ?job.kind, attempt = job.attempts);
     async {

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::support::app::{AppOptions, Clock, TestApp, ALICE, SIGNING_SECRET};
 use crate::support::db::Backend;
 use crate::support::payloads;
-use accessbot::slack::signature;
+use accessbot::edge::signature;
 
 const FORM: &str = "application/x-www-form-urlencoded";
 

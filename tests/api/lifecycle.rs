@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use accessbot::domain::{AccessRequest, RequestId};
-use accessbot::worker::reconcile;
+use accessbot::flow::reconcile;
 use serde_json::Value;
 
 use crate::support::app::*;

@@ -11,7 +11,7 @@ pub use accessbot::clock::Clock;
 use accessbot::clock::ManualClock;
 use accessbot::config::{Config, Env};
 use accessbot::domain::{AccessRequest, RequestId, SlackUserId};
-use accessbot::slack::signature;
+use accessbot::edge::signature;
 use accessbot::startup::Application;
 use accessbot::state::AppState;
 use accessbot::store::RequestFilter;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use slack_morphism::prelude::*;
 
-use crate::domain::policy::EligibleApprovers;
+use crate::domain::policy::{ApprovalPlan, EligibleApprovers};
 use crate::domain::profile::format_duration;
 use crate::domain::reason::MAX_REASON_LEN;
 use crate::domain::{Profile, SlackUserId};
@@ -283,6 +283,22 @@ fn approver_block(field: &ApproverField, prefill: Option<&SlackUserId>) -> Slack
                 }
                 input(ids::APPROVER, "Who should approve?", select).into()
             }
+        }
+    }
+}
+
+/// What the person is told once their request is stored.
+pub fn submitted_text(plan: &ApprovalPlan, requester: &SlackUserId) -> String {
+    match plan {
+        ApprovalPlan::Ask(a) if a == requester => {
+            "Request sent. Confirm it in your DM from accessbot.".to_owned()
+        }
+        ApprovalPlan::Ask(a) => {
+            format!("Request sent to <@{a}>. You'll get a DM when they decide.")
+        }
+        ApprovalPlan::SelfApproved => {
+            "No approval needed: access is being granted. You'll get a DM when it's active."
+                .to_owned()
         }
     }
 }

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use secrecy::ExposeSecret;
 
-use crate::slack::{handlers, signature};
+use super::{handlers, signature};
 use crate::state::AppState;
 
 /// Largest Slack request body accepted (Slack's own are far smaller).

@@ -2,25 +2,15 @@
 
 use slack_morphism::prelude::*;
 
-use super::blocks::{button, context, section};
-use crate::domain::SlackUserId;
-use crate::flow;
-use crate::state::AppState;
-use crate::store::RequestFilter;
+use crate::domain::AccessRequest;
+use crate::slack::blocks::{button, context, escape, section, slack_date};
 
 /// Action ID of the home tab's button.
 pub const OPEN_FORM: &str = "open_request_form";
 
-pub async fn publish(state: AppState, user: SlackUserId) {
-    let recent = state
-        .store
-        .list_requests(&RequestFilter {
-            requester: Some(user.clone()),
-            limit: Some(10),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_default();
+/// The home tab for someone with these recent requests, each with its
+/// profile's display name.
+pub fn home_view(recent: &[(AccessRequest, String)]) -> SlackView {
     let mut blocks = vec![
         section("*accessbot* grants just-in-time access to Tailscale resources. Ask for what you need; an approver decides; access ends by itself."),
         SlackActionsBlock::new(vec![SlackActionBlockElement::Button(
@@ -33,21 +23,18 @@ pub async fn publish(state: AppState, user: SlackUserId) {
     if recent.is_empty() {
         blocks.push(context("None yet."));
     }
-    for r in &recent {
+    for (r, profile_name) in recent {
         let until = r
             .expires_at
-            .map(|t| format!(" until {}", super::blocks::slack_date(t)))
+            .map(|t| format!(" until {}", slack_date(t)))
             .unwrap_or_default();
         blocks.push(context(format!(
             "*{}* on *{}*: {}{}",
-            super::blocks::escape(&flow::profile_name(&state, r)),
-            super::blocks::escape(&r.device.name),
+            escape(profile_name),
+            escape(&r.device.name),
             r.status.as_str().replace('_', " "),
             until
         )));
     }
-    let view = SlackView::Home(SlackHomeView::new(blocks));
-    if let Err(e) = state.slack.publish_home(user.as_str(), view).await {
-        tracing::warn!(error = %e, "could not publish App Home");
-    }
+    SlackView::Home(SlackHomeView::new(blocks))
 }

@@ -9,16 +9,15 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::ack::Ack;
-
 use super::forms;
-use super::messages::actions;
 use super::payload::{parse_command, parse_interaction, Interaction, SlashCommand};
 use crate::domain::{RequestId, SlackUserId};
 use crate::flow::decide::{self, Decision, Outcome};
+use crate::flow::form::{self, ShownView};
+use crate::slack::messages::actions;
+use crate::slack::views::home::OPEN_FORM;
+use crate::slack::views::{form::ids, form::CALLBACK_ID, SHORTCUT_CALLBACK_ID};
 use crate::state::AppState;
-
-/// The callback ID of the global shortcut.
-pub const SHORTCUT_CALLBACK_ID: &str = "request_access";
 
 fn unavailable(e: impl std::fmt::Display) -> Ack {
     tracing::error!(error = %e, "could not handle Slack request");
@@ -73,11 +72,11 @@ async fn dispatch(state: AppState, p: Interaction) -> Ack {
             let Some(trigger) = p.trigger_id.clone() else {
                 return Ack::BadRequest("missing trigger_id");
             };
-            tokio::spawn(forms::open(state, user, trigger, None).in_current_span());
+            tokio::spawn(form::open(state, user, trigger, None).in_current_span());
             Ack::Empty
         }
         "view_submission" => match p.view.as_ref() {
-            Some(view) if view.callback_id.as_deref() == Some(super::views::form::CALLBACK_ID) => {
+            Some(view) if view.callback_id.as_deref() == Some(CALLBACK_ID) => {
                 forms::submit(&state, &user, view).await
             }
             _ => Ack::Empty,
@@ -96,17 +95,22 @@ async fn block_actions(state: AppState, user: SlackUserId, p: Interaction) -> Ac
     let Some(action) = p.actions.first() else {
         return Ack::Empty;
     };
-    if action.action_id == super::home::OPEN_FORM {
+    if action.action_id == OPEN_FORM {
         if let Some(trigger) = p.trigger_id.clone() {
-            tokio::spawn(forms::open(state, user, trigger, None).in_current_span());
+            tokio::spawn(form::open(state, user, trigger, None).in_current_span());
         }
         return Ack::Empty;
     }
     if let Some(view) = &p.view {
-        if action.action_id == super::views::form::ids::PROFILE {
+        if action.action_id == ids::PROFILE {
             let selected = action.selected_option.as_ref().map(|o| o.value.clone());
+            let shown = ShownView {
+                id: view.id.clone(),
+                hash: view.hash.clone(),
+            };
+            let reason = view.input(ids::REASON, ids::REASON);
             tokio::spawn(
-                forms::switch_profile(state, user, view.clone(), selected).in_current_span(),
+                form::switch_profile(state, user, shown, selected, reason).in_current_span(),
             );
         }
         return Ack::Empty;
@@ -136,7 +140,7 @@ async fn block_actions(state: AppState, user: SlackUserId, p: Interaction) -> Ac
             };
             return match state.store.get_request(id).await {
                 Ok(Some(req)) if req.requester == user => {
-                    tokio::spawn(forms::open(state, user, trigger, Some(req)).in_current_span());
+                    tokio::spawn(form::open(state, user, trigger, Some(req)).in_current_span());
                     Ack::Empty
                 }
                 Ok(_) => {
@@ -207,7 +211,7 @@ pub async fn command(state: AppState, cmd: SlashCommand) -> Ack {
         return Ack::BadRequest("invalid user_id");
     };
     let span = tracing::info_span!("slack_command", command = %cmd.command, user = %user);
-    tokio::spawn(forms::open(state.clone(), user, cmd.trigger_id, None).instrument(span));
+    tokio::spawn(form::open(state.clone(), user, cmd.trigger_id, None).instrument(span));
     state
         .metrics
         .observe_ack("slash_command", started.elapsed());
@@ -237,7 +241,7 @@ pub async fn event(state: AppState, envelope: serde_json::Value) -> Ack {
                 .and_then(|u| u.as_str())
                 .and_then(|u| SlackUserId::parse(u).ok());
             if let (Some("app_home_opened"), Some(user)) = (kind, user) {
-                tokio::spawn(super::home::publish(state, user).in_current_span());
+                tokio::spawn(crate::flow::home::publish(state, user).in_current_span());
             }
             Ack::Empty
         }

@@ -1,0 +1,12 @@
+//! The inbound edge: everything that receives Slack. The HTTP router and
+//! its signature check, Socket Mode, payload parsing and acks. Handlers
+//! parse what Slack sent, call the use cases in `flow` with domain input,
+//! and answer within Slack's 3 seconds.
+
+pub mod ack;
+pub mod forms;
+pub mod handlers;
+pub mod payload;
+pub mod router;
+pub mod signature;
+pub mod socket;
