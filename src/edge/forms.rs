@@ -5,39 +5,23 @@ use serde_json::json;
 
 use super::ack::Ack;
 use super::payload::{Interaction, ViewPayload};
-use crate::domain::SlackUserId;
-use crate::flow::form;
-use crate::flow::submit::{self, Field, FieldErrors, Submission};
+use crate::domain::{Field, FieldErrors, SlackUserId, Submission};
+use crate::flow::{form, submit};
 use crate::slack::views::form::{ids, submitted_text, submitted_view, FormMeta};
 use crate::state::AppState;
 
-/// The block (and action) ID of each question in the modal.
-fn block_id(field: Field) -> &'static str {
-    match field {
-        Field::Profile => ids::PROFILE,
-        Field::Device => ids::DEVICE,
-        Field::Duration => ids::DURATION,
-        Field::Approver => ids::APPROVER,
-        Field::Reason => ids::REASON,
-    }
-}
-
 /// The form's answers as the person left them.
 fn submission(view: &ViewPayload) -> Submission {
-    let input = |id: &str| view.input(id, id);
-    Submission {
-        profile: input(ids::PROFILE),
-        device: input(ids::DEVICE),
-        duration: input(ids::DURATION),
-        approver: input(ids::APPROVER),
-        reason: input(ids::REASON),
-    }
+    Submission::new(Field::ALL.into_iter().filter_map(|field| {
+        let id = ids::of(field);
+        view.input(id, id).map(|answer| (field, answer))
+    }))
 }
 
 fn errors(errors: &FieldErrors) -> Ack {
     let by_block: serde_json::Map<String, serde_json::Value> = errors
         .iter()
-        .map(|(field, text)| (block_id(*field).to_owned(), json!(text)))
+        .map(|(field, text)| (ids::of(*field).to_owned(), json!(text)))
         .collect();
     Ack::Json(json!({ "response_action": "errors", "errors": by_block }))
 }

@@ -1,44 +1,16 @@
 //! A submitted request form: every field re-checked against config and the
 //! tailnet, then stored before anyone is told.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::domain::policy::{device_allowed, plan_approval, ApprovalPlan};
 use crate::domain::profile::format_duration;
 use crate::domain::{
-    AccessRequest, DevicePolicy, Profile, Reason, RequestId, RequestStatus, SlackUserId,
+    AccessRequest, DevicePolicy, Field, FieldErrors, Profile, Reason, RequestId, RequestStatus,
+    SlackUserId, Submission,
 };
 use crate::state::AppState;
 use crate::store::{Actor, JobKind, NewJob};
-
-/// The request form's questions, as the use case knows them; the edge maps
-/// them to and from the view's block IDs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Field {
-    Profile,
-    Device,
-    Duration,
-    Approver,
-    Reason,
-}
-
-/// What the person submitted, as raw text: nothing in it is trusted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Submission {
-    /// The profile's attribute key.
-    pub profile: Option<String>,
-    /// The device's node ID.
-    pub device: Option<String>,
-    /// Seconds.
-    pub duration: Option<String>,
-    /// A Slack user ID; empty or absent means "no approval needed".
-    pub approver: Option<String>,
-    pub reason: Option<String>,
-}
-
-/// Problems to show next to the form's fields.
-pub type FieldErrors = BTreeMap<Field, String>;
 
 /// How long a submission may spend on lookups: Slack wants an answer in 3 s.
 const LOOKUP_BUDGET: Duration = Duration::from_millis(2000);
@@ -62,7 +34,7 @@ pub async fn validate(
         errors.entry(field).or_insert_with(|| msg.to_owned());
     };
 
-    let profile: Option<&Profile> = match form.profile.as_deref() {
+    let profile: Option<&Profile> = match form.get(Field::Profile) {
         None => {
             fail(Field::Profile, "Please choose what you need.");
             None
@@ -76,13 +48,12 @@ pub async fn validate(
         }),
     };
 
-    let reason = Reason::parse(form.reason.as_deref().unwrap_or_default())
+    let reason = Reason::parse(form.get(Field::Reason).unwrap_or_default())
         .map_err(|e| fail(Field::Reason, &e.to_string()))
         .ok();
 
     let duration = match form
-        .duration
-        .as_deref()
+        .get(Field::Duration)
         .and_then(|s| s.parse::<u64>().ok())
         .map(Duration::from_secs)
     {
@@ -104,7 +75,7 @@ pub async fn validate(
         Some(d) => Some(d),
     };
 
-    let node = match form.device.as_deref() {
+    let node = match form.get(Field::Device) {
         None => {
             fail(Field::Device, "Please choose a device.");
             None
@@ -116,8 +87,7 @@ pub async fn validate(
     };
 
     let chosen = match form
-        .approver
-        .as_deref()
+        .get(Field::Approver)
         .filter(|s| !s.is_empty())
         .map(SlackUserId::parse)
     {

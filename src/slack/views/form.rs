@@ -15,11 +15,24 @@ pub const CALLBACK_ID: &str = "accessbot_request";
 
 /// Block IDs of the modal; each input's action ID is the same string.
 pub mod ids {
+    use crate::domain::Field;
+
     pub const PROFILE: &str = "profile";
     pub const DEVICE: &str = "device";
     pub const DURATION: &str = "duration";
     pub const APPROVER: &str = "approver";
     pub const REASON: &str = "reason";
+
+    /// The block (and action) ID that asks `field`.
+    pub fn of(field: Field) -> &'static str {
+        match field {
+            Field::Profile => PROFILE,
+            Field::Device => DEVICE,
+            Field::Duration => DURATION,
+            Field::Approver => APPROVER,
+            Field::Reason => REASON,
+        }
+    }
 }
 
 /// What the modal carries in `private_metadata`. Untrusted on the way back:
