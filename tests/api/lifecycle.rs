@@ -394,15 +394,7 @@ async fn reconciliation_reapplies_missing_and_reports_unknown(backend: Backend) 
         app.tailnet.attribute(BOB_LAPTOP, STAGING).is_some(),
         "reported, not deleted"
     );
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("accessbot_unaccounted_attributes 1"),
         "{metrics}"
@@ -470,15 +462,7 @@ async fn a_crash_during_the_grant_is_picked_up_after_the_lease(backend: Backend)
     restarted.advance(accessbot::worker::LEASE + Duration::from_secs(1));
     restarted.wait_for_status(req.id, "active").await;
     assert!(restarted.tailnet.attribute(ALICE_LAPTOP, PROD).is_some());
-    let activations = restarted
-        .state
-        .store
-        .audit_events(req.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.action == "active")
-        .count();
+    let activations = restarted.audit_count(req.id, "active").await;
     assert_eq!(activations, 1);
     wait_for_dm(&restarted, ALICE, "You have *Production*").await;
     assert_eq!(

@@ -490,12 +490,7 @@ async fn happy_path_grants_once_and_tells_everyone(backend: Backend) {
             .any(|m| m.ts == dm.ts && m.render().contains("Access until"))
     })
     .await;
-    let updated = app
-        .slack
-        .messages_in(BOB)
-        .into_iter()
-        .find(|m| m.ts == dm.ts)
-        .unwrap();
+    let updated = app.current_message(&dm);
     assert!(!updated.buttons().contains(&"approve".to_owned()));
     let granted = app.message_with_button(ALICE, "revoke", req.id).await;
     assert!(
@@ -616,15 +611,7 @@ async fn twenty_concurrent_approvals_grant_once(backend: Backend) {
     app.wait_for_status(req.id, "active").await;
     app.settle().await;
     assert_eq!(app.attribute_posts().len(), 1);
-    let approvals = app
-        .state
-        .store
-        .audit_events(req.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.action == "approved")
-        .count();
+    let approvals = app.audit_count(req.id, "approved").await;
     assert_eq!(approvals, 1);
 }
 

@@ -409,6 +409,15 @@ impl TestApp {
         self.slack.view(id).expect("view exists")
     }
 
+    /// The message as it stands now (after any `chat.update`).
+    pub fn current_message(&self, message: &Message) -> Message {
+        self.slack
+            .messages_in(&message.channel)
+            .into_iter()
+            .find(|m| m.ts == message.ts)
+            .expect("message exists")
+    }
+
     /// Submit the modal with `input`; returns the JSON answer.
     pub async fn submit(&self, user: &str, view: &OpenView, input: &FormInput) -> Value {
         let state = payloads::form_state(&view.view, input);
@@ -449,6 +458,30 @@ impl TestApp {
             .await
             .unwrap()
             .expect("request exists")
+    }
+
+    /// How many audit events named `action` request `id` has.
+    pub async fn audit_count(&self, id: RequestId, action: &str) -> usize {
+        self.state
+            .store
+            .audit_events(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == action)
+            .count()
+    }
+
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// Wait until the request reaches `status`.

@@ -6,7 +6,7 @@
 //! expiry are gone the moment the fake's clock passes it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -67,9 +67,7 @@ impl Attributes {
 impl FakeTailnet {
     /// The device's current `custom:*` attributes (expired ones dropped).
     pub fn attributes(&self, node_id: &str) -> BTreeMap<String, FakeAttribute> {
-        let now = self.shared.clock.now();
-        let mut state = self.shared.state();
-        state.attributes.prune(now);
+        let (state, _) = current_state(&self.shared);
         state
             .attributes
             .by_node
@@ -146,6 +144,23 @@ fn attributes_json(state: &TailnetState, device: &FakeDevice) -> Value {
     body
 }
 
+/// The state with expired attributes gone, and the time that decided it.
+fn current_state(shared: &Shared) -> (MutexGuard<'_, TailnetState>, DateTime<Utc>) {
+    let now = shared.clock.now();
+    let mut state = shared.state();
+    state.attributes.prune(now);
+    (state, now)
+}
+
+/// The node ID of the device `id` names (node ID or legacy ID), or a 404.
+fn node_id(state: &TailnetState, id: &str) -> Result<String, Response> {
+    state
+        .devices
+        .get(id)
+        .map(|d| d.node_id.clone())
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "device not found"))
+}
+
 /// `GET /api/v2/device/{id}/attributes`.
 pub(super) async fn list(
     State(shared): State<Arc<Shared>>,
@@ -155,9 +170,7 @@ pub(super) async fn list(
     if let Some(r) = who.refuse(SCOPE_ATTRIBUTES, true) {
         return r;
     }
-    let now = shared.clock.now();
-    let mut state = shared.state();
-    state.attributes.prune(now);
+    let (state, _) = current_state(&shared);
     match state.devices.get(&id) {
         Some(d) => Json(attributes_json(&state, d)).into_response(),
         None => error(StatusCode::NOT_FOUND, "device not found"),
@@ -174,11 +187,10 @@ pub(super) async fn set(
     if let Some(r) = who.refuse(SCOPE_ATTRIBUTES, false) {
         return r;
     }
-    let now = shared.clock.now();
-    let mut state = shared.state();
-    state.attributes.prune(now);
-    let Some(node_id) = state.devices.get(&id).map(|d| d.node_id.clone()) else {
-        return error(StatusCode::NOT_FOUND, "device not found");
+    let (mut state, now) = current_state(&shared);
+    let node_id = match node_id(&state, &id) {
+        Ok(n) => n,
+        Err(not_found) => return not_found,
     };
     let attribute = match check_write(&key, &body, &state.attributes.by_node, now) {
         Ok(a) => a,
@@ -202,11 +214,10 @@ pub(super) async fn delete(
     if let Some(r) = who.refuse(SCOPE_ATTRIBUTES, false) {
         return r;
     }
-    let now = shared.clock.now();
-    let mut state = shared.state();
-    state.attributes.prune(now);
-    let Some(node_id) = state.devices.get(&id).map(|d| d.node_id.clone()) else {
-        return error(StatusCode::NOT_FOUND, "device not found");
+    let (mut state, _) = current_state(&shared);
+    let node_id = match node_id(&state, &id) {
+        Ok(n) => n,
+        Err(not_found) => return not_found,
     };
     if let Err(m) = check_key(&key) {
         return bad_request(m);
