@@ -18,8 +18,8 @@ use serde_json::{json, Map, Value};
 
 use super::attribute_rules::{check_key, check_write};
 use super::auth::{Principal, SCOPE_ATTRIBUTES};
-use super::devices::FakeDevice;
-use super::server::{bad_request, error};
+use super::devices::{device_not_found, FakeDevice};
+use super::server::bad_request;
 use super::{FakeTailnet, Shared, TailnetState};
 
 /// A posture attribute as the fake stores it.
@@ -152,13 +152,9 @@ fn current_state(shared: &Shared) -> (MutexGuard<'_, TailnetState>, DateTime<Utc
     (state, now)
 }
 
-/// The node ID of the device `id` names (node ID or legacy ID), or a 404.
-fn node_id(state: &TailnetState, id: &str) -> Result<String, Response> {
-    state
-        .devices
-        .get(id)
-        .map(|d| d.node_id.clone())
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "device not found"))
+/// The node ID of the device `id` names (node ID or legacy ID).
+fn node_id(state: &TailnetState, id: &str) -> Option<String> {
+    state.devices.get(id).map(|d| d.node_id.clone())
 }
 
 /// `GET /api/v2/device/{id}/attributes`.
@@ -173,7 +169,7 @@ pub(super) async fn list(
     let (state, _) = current_state(&shared);
     match state.devices.get(&id) {
         Some(d) => Json(attributes_json(&state, d)).into_response(),
-        None => error(StatusCode::NOT_FOUND, "device not found"),
+        None => device_not_found(),
     }
 }
 
@@ -188,9 +184,8 @@ pub(super) async fn set(
         return r;
     }
     let (mut state, now) = current_state(&shared);
-    let node_id = match node_id(&state, &id) {
-        Ok(n) => n,
-        Err(not_found) => return not_found,
+    let Some(node_id) = node_id(&state, &id) else {
+        return device_not_found();
     };
     let attribute = match check_write(&key, &body, &state.attributes.by_node, now) {
         Ok(a) => a,
@@ -215,9 +210,8 @@ pub(super) async fn delete(
         return r;
     }
     let (mut state, _) = current_state(&shared);
-    let node_id = match node_id(&state, &id) {
-        Ok(n) => n,
-        Err(not_found) => return not_found,
+    let Some(node_id) = node_id(&state, &id) else {
+        return device_not_found();
     };
     if let Err(m) = check_key(&key) {
         return bad_request(m);

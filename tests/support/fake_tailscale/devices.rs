@@ -275,6 +275,10 @@ pub(super) async fn get(
     }
     match shared.state().devices.get(&id) {
         Some(d) => Json(d.to_json()).into_response(),
-        None => error(StatusCode::NOT_FOUND, "device not found"),
+        None => device_not_found(),
     }
+}
+
+pub(super) fn device_not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "device not found")
 }
