@@ -38,8 +38,8 @@ struct History {
 }
 
 impl History {
-    async fn build(backend: Backend) -> Option<History> {
-        let app = AppOptions::new(backend).spawn().await?;
+    /// Runs three requests to their end in `app`, then stops it.
+    async fn build(app: TestApp) -> History {
         let start = app.clock.now();
 
         app.clock.set(start - chrono::Duration::days(10));
@@ -95,14 +95,14 @@ impl History {
             "[[profiles]]\nattribute = \"custom:prodAccess\"\nmax_duration = \"8h\"\n",
         )
         .unwrap();
-        Some(History {
+        History {
             db,
             config_dir,
             expired,
             denied,
             cancelled,
             start,
-        })
+        }
     }
 
     async fn audit(&self, args: &[&str]) -> Finished {
@@ -185,9 +185,7 @@ fn time(v: &Value) -> DateTime<Utc> {
 }
 
 async fn json_carries_the_whole_trail(backend: Backend) {
-    let Some(h) = History::build(backend).await else {
-        return;
-    };
+    let h = History::build(spawn_app!(AppOptions::new(backend))).await;
     let doc = h.json(&[]).await;
     assert_eq!(doc["version"], 1);
     assert_eq!(doc["since"], Value::Null);
@@ -284,7 +282,7 @@ async fn json_carries_the_whole_trail_on_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_has_a_header_and_one_row_per_request() {
-    let h = History::build(Backend::Sqlite).await.unwrap();
+    let h = History::build(spawn_app!(AppOptions::new(Backend::Sqlite))).await;
     let text = h.export(&["--format", "csv"]).await;
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let header: Vec<String> = reader
@@ -338,7 +336,7 @@ async fn csv_has_a_header_and_one_row_per_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn table_lists_each_request_on_one_line() {
-    let h = History::build(Backend::Sqlite).await.unwrap();
+    let h = History::build(spawn_app!(AppOptions::new(Backend::Sqlite))).await;
     // Table is the default format.
     let text = h.export(&[]).await;
     let lines: Vec<&str> = text.lines().collect();
@@ -378,7 +376,7 @@ async fn table_lists_each_request_on_one_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_since_filter() {
-    let h = History::build(Backend::Sqlite).await.unwrap();
+    let h = History::build(spawn_app!(AppOptions::new(Backend::Sqlite))).await;
     assert_eq!(h.ids(&["--status", "denied"]).await, [id(&h.denied)]);
     assert_eq!(
         h.ids(&["--status", "cancelled,denied"]).await,

@@ -248,18 +248,8 @@ async fn metrics_count_a_whole_flow() {
     app.click(BOB, BOB, "approve", req.id).await;
     app.wait_for_status(req.id, "active").await;
     app.settle().await;
-    let scrape = || async {
-        app.http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
     // The gauges are refreshed at the end of each worker round.
-    let mut text = scrape().await;
+    let mut text = app.metrics().await;
     for _ in 0..500 {
         if text.contains("accessbot_active_grants 1")
             && text.contains("accessbot_job_queue_depth 0\n")
@@ -268,7 +258,7 @@ async fn metrics_count_a_whole_flow() {
         }
         app.state.kick();
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        text = scrape().await;
+        text = app.metrics().await;
     }
     for expected in [
         r#"accessbot_requests_total{outcome="created",profile="custom:prodAccess"} 1"#,

@@ -58,9 +58,7 @@ fn deletes(app: &TestApp) -> usize {
 }
 
 async fn expiry_is_announced_once(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = active_grant(&app, 1).await;
     app.advance(HOUR + Duration::from_secs(60));
     app.wait_for_status(req.id, "expired").await;
@@ -94,9 +92,7 @@ async fn expiry_is_announced_once(backend: Backend) {
 }
 
 async fn the_requester_can_revoke(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = active_grant(&app, 4).await;
     app.click(ALICE, ALICE, "revoke", req.id).await;
     app.wait_for_status(req.id, "revoked").await;
@@ -115,9 +111,7 @@ async fn the_requester_can_revoke(backend: Backend) {
 }
 
 async fn the_approver_can_revoke(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = active_grant(&app, 4).await;
     app.click(BOB, BOB, "revoke", req.id).await;
     app.wait_for_status(req.id, "revoked").await;
@@ -127,9 +121,7 @@ async fn the_approver_can_revoke(backend: Backend) {
 }
 
 async fn others_cannot_revoke_but_eligible_approvers_can(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = active_grant(&app, 4).await;
     let msg = app.message_with_button(ALICE, "revoke", req.id).await;
     app.click_on(MALLORY, &msg, "revoke", req.id).await;
@@ -160,9 +152,7 @@ fn attribute_expiry(app: &TestApp) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 async fn revoking_keeps_a_longer_overlapping_grant(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let (short, long) = two_overlapping_grants(&app).await;
     assert_eq!(attribute_expiry(&app), long.expires_at);
     app.click(ALICE, ALICE, "revoke", short.id).await;
@@ -183,9 +173,7 @@ async fn revoking_keeps_a_longer_overlapping_grant(backend: Backend) {
 }
 
 async fn revoking_the_longer_grant_shortens_to_the_other(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let (short, long) = two_overlapping_grants(&app).await;
     app.click(ALICE, ALICE, "revoke", long.id).await;
     app.wait_for_status(long.id, "revoked").await;
@@ -199,9 +187,7 @@ async fn revoking_the_longer_grant_shortens_to_the_other(backend: Backend) {
 }
 
 async fn granting_never_shortens_existing_access(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let long = active_grant(&app, 8).await;
     let short = active_grant(&app, 1).await;
     let posts = app.attribute_posts();
@@ -215,9 +201,7 @@ async fn granting_never_shortens_existing_access(backend: Backend) {
 }
 
 async fn concurrent_overlapping_grants_never_shorten_access(backend: Backend) {
-    let Some(a) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let a = spawn_app!(AppOptions::new(backend));
     let b = a.replica(a.options.clone()).await;
     let long = a
         .request(
@@ -260,9 +244,7 @@ async fn concurrent_overlapping_grants_never_shorten_access(backend: Backend) {
 }
 
 async fn the_requester_can_cancel_a_pending_request(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = app.request(ALICE, prod_request()).await;
     let approver_dm = app.message_with_button(BOB, "approve", req.id).await;
     // Only the requester may cancel.
@@ -291,9 +273,7 @@ async fn the_requester_can_cancel_a_pending_request(backend: Backend) {
 }
 
 async fn undecided_requests_time_out(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = app.request(ALICE, prod_request()).await;
     app.message_with_button(BOB, "approve", req.id).await;
     app.advance(Duration::from_secs(23 * 3600));
@@ -311,9 +291,7 @@ async fn undecided_requests_time_out(backend: Backend) {
 }
 
 async fn the_approver_is_reminded_once(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = app.request(ALICE, prod_request()).await;
     app.message_with_button(BOB, "approve", req.id).await;
     app.advance(Duration::from_secs(30 * 60));
@@ -342,9 +320,7 @@ async fn the_approver_is_reminded_once(backend: Backend) {
 }
 
 async fn request_again_opens_a_prefilled_form(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = active_grant(&app, 1).await;
     let msg = app
         .message_with_button(ALICE, "request_again", req.id)
@@ -389,9 +365,7 @@ async fn request_again_opens_a_prefilled_form(backend: Backend) {
 }
 
 async fn reconciliation_reapplies_missing_and_reports_unknown(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = active_grant(&app, 4).await;
     app.settle().await;
     // Someone deletes the attribute by hand, and sets another one nobody asked for.
@@ -420,15 +394,7 @@ async fn reconciliation_reapplies_missing_and_reports_unknown(backend: Backend) 
         app.tailnet.attribute(BOB_LAPTOP, STAGING).is_some(),
         "reported, not deleted"
     );
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("accessbot_unaccounted_attributes 1"),
         "{metrics}"
@@ -448,9 +414,7 @@ async fn reconciliation_reapplies_missing_and_reports_unknown(backend: Backend) 
 }
 
 async fn reconciliation_fails_grants_of_removed_devices(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = active_grant(&app, 4).await;
     assert!(app.tailnet.remove_device(ALICE_LAPTOP));
     let report = reconcile::run(&app.state, &mut reconcile::Cursor::default())
@@ -463,9 +427,7 @@ async fn reconciliation_fails_grants_of_removed_devices(backend: Backend) {
 }
 
 async fn a_crash_after_approval_still_grants_once(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).worker(false).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend).worker(false));
     let req = app.request(ALICE, prod_request()).await;
     // Without a worker nobody is notified; click from a message we craft.
     let fake_dm = crate::support::fake_slack::Message {
@@ -486,9 +448,7 @@ async fn a_crash_after_approval_still_grants_once(backend: Backend) {
 }
 
 async fn a_crash_during_the_grant_is_picked_up_after_the_lease(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = app.request(ALICE, prod_request()).await;
     let hold = app.tailnet.hold("POST", "/attributes/");
     app.click(BOB, BOB, "approve", req.id).await;
@@ -502,15 +462,7 @@ async fn a_crash_during_the_grant_is_picked_up_after_the_lease(backend: Backend)
     restarted.advance(accessbot::worker::LEASE + Duration::from_secs(1));
     restarted.wait_for_status(req.id, "active").await;
     assert!(restarted.tailnet.attribute(ALICE_LAPTOP, PROD).is_some());
-    let activations = restarted
-        .state
-        .store
-        .audit_events(req.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.action == "active")
-        .count();
+    let activations = restarted.audit_count(req.id, "active").await;
     assert_eq!(activations, 1);
     wait_for_dm(&restarted, ALICE, "You have *Production*").await;
     assert_eq!(
@@ -520,9 +472,7 @@ async fn a_crash_during_the_grant_is_picked_up_after_the_lease(backend: Backend)
 }
 
 async fn two_replicas_grant_and_expire_exactly_once(backend: Backend) {
-    let Some(a) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let a = spawn_app!(AppOptions::new(backend));
     let b = a.replica(a.options.clone()).await;
     let mut ids: Vec<RequestId> = Vec::new();
     for _ in 0..10 {

@@ -172,12 +172,7 @@ async fn the_messages_people_get() {
     app.wait_for_status(req.id, "active").await;
     let granted = app.message_with_button(ALICE, "revoke", req.id).await;
     app.settle().await;
-    let decided = app
-        .slack
-        .messages_in(BOB)
-        .into_iter()
-        .find(|m| m.ts == ask.ts)
-        .unwrap();
+    let decided = app.current_message(&ask);
     let post = app.slack.messages_in(PROD_CHANNEL).pop().unwrap();
     insta::assert_json_snapshot!(
         "approver_dm_granted",

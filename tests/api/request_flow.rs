@@ -38,9 +38,7 @@ async fn open_form_with_approvers(
 }
 
 async fn shortcut_and_slash_command_open_the_form(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let view = open_form_with_approvers(&app, ALICE).await;
     assert_eq!(view.view["callback_id"], "accessbot_request");
     assert_eq!(view.view["title"]["text"], "Request access");
@@ -75,9 +73,7 @@ async fn shortcut_and_slash_command_open_the_form(backend: Backend) {
 }
 
 async fn choosing_another_profile_updates_the_form(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let view = open_form_with_approvers(&app, ALICE).await;
     let input = FormInput {
         profile: Some(STAGING.into()),
@@ -165,9 +161,7 @@ fn groups(answer: &Value) -> Vec<(String, Vec<String>)> {
 }
 
 async fn device_menu_lists_own_devices_first_and_filters(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let view = app.open_form(ALICE).await;
 
     // Production: only her own devices, most recently seen first.
@@ -221,9 +215,7 @@ async fn device_menu_lists_own_devices_first_and_filters(backend: Backend) {
 }
 
 async fn device_menu_respects_slacks_limits(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     for i in 0..150 {
         app.tailnet.add_device(
             crate::support::fake_tailscale::FakeDevice::owned(
@@ -254,9 +246,7 @@ async fn device_menu_respects_slacks_limits(backend: Backend) {
 }
 
 async fn each_invalid_field_is_named(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let view = open_form_with_approvers(&app, ALICE).await;
     let cases: Vec<(&str, FormInput, &str)> = vec![
         (
@@ -423,9 +413,7 @@ async fn each_invalid_field_is_named(backend: Backend) {
 }
 
 async fn happy_path_grants_once_and_tells_everyone(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = app.request(ALICE, prod_request()).await;
     assert_eq!(req.status.as_str(), "pending");
     assert_eq!(req.approver.as_ref().unwrap().as_str(), BOB);
@@ -502,12 +490,7 @@ async fn happy_path_grants_once_and_tells_everyone(backend: Backend) {
             .any(|m| m.ts == dm.ts && m.render().contains("Access until"))
     })
     .await;
-    let updated = app
-        .slack
-        .messages_in(BOB)
-        .into_iter()
-        .find(|m| m.ts == dm.ts)
-        .unwrap();
+    let updated = app.current_message(&dm);
     assert!(!updated.buttons().contains(&"approve".to_owned()));
     let granted = app.message_with_button(ALICE, "revoke", req.id).await;
     assert!(
@@ -542,9 +525,7 @@ async fn happy_path_grants_once_and_tells_everyone(backend: Backend) {
 }
 
 async fn deny_tells_the_requester_and_sets_nothing(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = app.request(ALICE, prod_request()).await;
     app.click(BOB, BOB, "deny", req.id).await;
     let denied = app.wait_for_status(req.id, "denied").await;
@@ -574,9 +555,7 @@ async fn deny_tells_the_requester_and_sets_nothing(backend: Backend) {
 }
 
 async fn only_the_named_approver_can_decide(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = app.request(ALICE, prod_request()).await;
     let dm = app.message_with_button(BOB, "approve", req.id).await;
     // A forged click from someone else, the requester herself, and an
@@ -619,9 +598,7 @@ async fn only_the_named_approver_can_decide(backend: Backend) {
 }
 
 async fn twenty_concurrent_approvals_grant_once(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = app.request(ALICE, prod_request()).await;
     let dm = app.message_with_button(BOB, "approve", req.id).await;
     let clicks = (0..20).map(|_| app.click_on(BOB, &dm, "approve", req.id));
@@ -634,22 +611,12 @@ async fn twenty_concurrent_approvals_grant_once(backend: Backend) {
     app.wait_for_status(req.id, "active").await;
     app.settle().await;
     assert_eq!(app.attribute_posts().len(), 1);
-    let approvals = app
-        .state
-        .store
-        .audit_events(req.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.action == "approved")
-        .count();
+    let approvals = app.audit_count(req.id, "approved").await;
     assert_eq!(approvals, 1);
 }
 
 async fn self_approval_without_confirmation_grants_at_once(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let input = FormInput {
         profile: Some(STAGING.into()),
         device: Some(PROD_DB.into()),
@@ -678,9 +645,7 @@ async fn self_approval_without_confirmation_grants_at_once(backend: Backend) {
 }
 
 async fn self_approval_with_confirmation_asks_in_a_dm(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     // Carol is in @sre, which approves the database profile; she may approve
     // for herself but must confirm.
     let view = open_form_with_approvers(&app, CAROL).await;
@@ -720,9 +685,7 @@ async fn self_approval_with_confirmation_asks_in_a_dm(backend: Backend) {
 }
 
 async fn a_group_member_can_be_the_approver(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     let req = app
         .request(
             ALICE,
@@ -741,9 +704,7 @@ async fn a_group_member_can_be_the_approver(backend: Backend) {
 }
 
 async fn transient_tailscale_errors_are_retried(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     app.tailnet.fail_next("POST", "/attributes/", 2, 503, None);
     let req = app.request(ALICE, prod_request()).await;
     app.click(BOB, BOB, "approve", req.id).await;
@@ -757,9 +718,7 @@ async fn transient_tailscale_errors_are_retried(backend: Backend) {
 }
 
 async fn a_permanent_tailscale_error_fails_the_request_and_says_why(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     app.tailnet.fail_next("POST", "/attributes/", 1, 400, None);
     let req = app.request(ALICE, prod_request()).await;
     app.click(BOB, BOB, "approve", req.id).await;
@@ -789,9 +748,7 @@ async fn a_permanent_tailscale_error_fails_the_request_and_says_why(backend: Bac
 }
 
 async fn a_slack_failure_on_the_approver_dm_is_retried(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     app.slack
         .fail_next("chat.postMessage", 1, Fault::RateLimited { retry_after: 1 });
     let req = app.request(ALICE, prod_request()).await;
@@ -821,9 +778,7 @@ async fn a_slack_failure_on_the_approver_dm_is_retried(backend: Backend) {
 }
 
 async fn an_unreachable_approver_is_reported_to_the_requester(backend: Backend) {
-    let Some(app) = AppOptions::new(backend).spawn().await else {
-        return;
-    };
+    let app = spawn_app!(AppOptions::new(backend));
     // Slack refuses the DM for good (the first chat.postMessage is the approver's).
     app.slack.fail_next(
         "chat.postMessage",

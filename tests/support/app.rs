@@ -135,6 +135,7 @@ impl AppOptions {
 
     /// A new app with fresh fakes and a fresh database; `None` when the
     /// backend is Postgres and none is available (and not required).
+    /// Tests use [`spawn_app!`], which skips the test then.
     pub async fn spawn(self) -> Option<TestApp> {
         let db = Arc::new(TestDb::new(self.backend).await?);
         let clock = ManualClock::new(Utc::now().trunc_subsecs(3));
@@ -150,6 +151,23 @@ impl AppOptions {
         Some(app)
     }
 }
+
+/// `spawn_app!(options)`: the [`TestApp`] these [`AppOptions`] spawn, or
+/// an early return from the calling test when its backend is PostgreSQL
+/// and none is available (nor required by `REQUIRE_POSTGRES=1`); the test
+/// then passes as skipped, and `TestDb` has already said why.
+#[allow(unused_macros)] // not every test binary spawns apps
+macro_rules! spawn_app {
+    ($options:expr) => {
+        match $options.spawn().await {
+            Some(app) => app,
+            None => return,
+        }
+    };
+}
+// Lets tests import it by path: `use crate::support::app::spawn_app;`.
+#[allow(unused_imports)]
+pub(crate) use spawn_app;
 
 /// The workspace and tailnet most tests use.
 fn populate(slack: &FakeSlack, tailnet: &FakeTailnet, now: DateTime<Utc>) {
@@ -391,6 +409,15 @@ impl TestApp {
         self.slack.view(id).expect("view exists")
     }
 
+    /// The message as it stands now (after any `chat.update`).
+    pub fn current_message(&self, message: &Message) -> Message {
+        self.slack
+            .messages_in(&message.channel)
+            .into_iter()
+            .find(|m| m.ts == message.ts)
+            .expect("message exists")
+    }
+
     /// Submit the modal with `input`; returns the JSON answer.
     pub async fn submit(&self, user: &str, view: &OpenView, input: &FormInput) -> Value {
         let state = payloads::form_state(&view.view, input);
@@ -431,6 +458,30 @@ impl TestApp {
             .await
             .unwrap()
             .expect("request exists")
+    }
+
+    /// How many audit events named `action` request `id` has.
+    pub async fn audit_count(&self, id: RequestId, action: &str) -> usize {
+        self.state
+            .store
+            .audit_events(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == action)
+            .count()
+    }
+
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// Wait until the request reaches `status`.
