@@ -81,7 +81,7 @@ fn profile(p: &mut Problems, keys: ProfileKeys, rp: RawProfile) -> Option<Profil
         }
         Some(_) => p.duration(&keys.key("max_duration"), &rp.max_duration, MAX_DURATION),
     };
-    let approvers = approvers(p, keys, &rp.approvers);
+    let approvers = approvers(p, keys, rp.approvers.as_deref().unwrap_or_default());
     let can_self_approve = rp.can_self_approve.unwrap_or(false);
     let confirm_self_approval = rp.confirm_self_approval.unwrap_or(false);
     if confirm_self_approval && !can_self_approve {
