@@ -65,7 +65,7 @@ impl ProfileKeys {
 /// One `[[profiles]]` entry; `None` when it has problems (all reported).
 fn profile(p: &mut Problems, keys: ProfileKeys, rp: RawProfile) -> Option<Profile> {
     let before = p.count();
-    let attribute = attribute(p, keys, rp.attribute.as_deref());
+    let attribute = attribute(p, keys, &rp.attribute);
     let description = rp.description.unwrap_or_default().trim().to_owned();
     if description.chars().count() > MAX_DESCRIPTION_LEN {
         p.push(
@@ -74,12 +74,10 @@ fn profile(p: &mut Problems, keys: ProfileKeys, rp: RawProfile) -> Option<Profil
             format!("must be at most {MAX_DESCRIPTION_LEN} characters"),
         );
     }
-    let max_duration = match rp.max_duration.as_deref() {
-        None => {
-            p.push(&keys.key("max_duration"), None, "is required, e.g. \"8h\"");
-            MIN_MAX_DURATION
-        }
-        Some(_) => p.duration(&keys.key("max_duration"), &rp.max_duration, MAX_DURATION),
+    let max_duration_key = keys.key("max_duration");
+    let max_duration = match p.required(&max_duration_key, &rp.max_duration, "\"8h\"") {
+        Some(_) => p.duration(&max_duration_key, &rp.max_duration, MAX_DURATION),
+        None => MIN_MAX_DURATION,
     };
     let approvers = approvers(p, keys, rp.approvers.as_deref().unwrap_or_default());
     let can_self_approve = rp.can_self_approve.unwrap_or(false);
@@ -117,12 +115,9 @@ fn profile(p: &mut Problems, keys: ProfileKeys, rp: RawProfile) -> Option<Profil
     })
 }
 
-fn attribute(p: &mut Problems, keys: ProfileKeys, raw: Option<&str>) -> Option<AttributeKey> {
+fn attribute(p: &mut Problems, keys: ProfileKeys, raw: &Option<String>) -> Option<AttributeKey> {
     let key = keys.key("attribute");
-    let Some(raw) = raw else {
-        p.push(&key, None, "is required, e.g. \"custom:prodAccess\"");
-        return None;
-    };
+    let raw = p.required(&key, raw, "\"custom:prodAccess\"")?;
     AttributeKey::parse(raw)
         .map_err(|e| p.push(&key, Some(raw), e))
         .ok()

@@ -37,6 +37,19 @@ impl Problems {
         }
     }
 
+    /// The value, or `None` once reported missing (`example` shows one).
+    pub fn required<'a>(
+        &mut self,
+        key: &str,
+        raw: &'a Option<String>,
+        example: &str,
+    ) -> Option<&'a str> {
+        if raw.is_none() {
+            self.push(key, None, format!("is required, e.g. {example}"));
+        }
+        raw.as_deref()
+    }
+
     /// A duration within `rule`'s range; `rule.default` when absent, and
     /// when wrong (reported).
     pub fn duration(&mut self, key: &str, raw: &Option<String>, rule: DurationRule) -> Duration {
