@@ -1,6 +1,6 @@
 //! The subcommands behind `accessbot …`; `main.rs` only parses and dispatches.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -10,54 +10,55 @@ use crate::clock::SystemClock;
 use crate::config::{self, redact_url, Config, ProcessEnv};
 use crate::startup::{shutdown_signal, Application};
 
-fn load(path: Option<&Path>) -> Result<Config, ExitCode> {
+/// The config, or `None` once its problems are printed.
+fn load(path: Option<&Path>) -> Option<Config> {
     let path = config::resolve_path(path);
-    Config::load(path.as_deref(), &ProcessEnv).map_err(|e| {
-        eprintln!("accessbot: the configuration is not valid:");
-        for p in e.problems() {
-            eprintln!("  ✗ {p}");
-        }
-        ExitCode::from(1)
-    })
+    Config::load(path.as_deref(), &ProcessEnv)
+        .map_err(|e| print_problems("the configuration is not valid:", e.problems()))
+        .ok()
+}
+
+/// `accessbot: heading` and a `✗` line per problem, on stderr.
+fn print_problems(heading: &str, problems: Vec<String>) {
+    eprintln!("accessbot: {heading}");
+    for p in problems {
+        eprintln!("  ✗ {p}");
+    }
+}
+
+/// Prints why a command failed; exit status 1.
+fn failed(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("accessbot: {message}");
+    ExitCode::from(1)
 }
 
 /// `accessbot serve`
 pub async fn serve(path: Option<&Path>) -> ExitCode {
     crate::telemetry::init();
-    let config = match load(path) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let Some(config) = load(path) else {
+        return ExitCode::from(1);
     };
     let missing = config.missing_secrets();
     if !missing.is_empty() {
-        eprintln!("accessbot: cannot start, secrets are missing:");
-        for m in missing {
-            eprintln!("  ✗ {m}");
-        }
+        print_problems("cannot start, secrets are missing:", missing);
         return ExitCode::from(1);
     }
-    let app = match Application::build(config, Arc::new(SystemClock)).await {
-        Ok(app) => app,
-        Err(e) => {
-            eprintln!("accessbot: {e:#}");
-            return ExitCode::from(1);
-        }
-    };
-    match app.run_until(shutdown_signal()).await {
+    let result = async {
+        let app = Application::build(config, Arc::new(SystemClock)).await?;
+        app.run_until(shutdown_signal()).await
+    }
+    .await;
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("accessbot: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => failed(format!("{e:#}")),
     }
 }
 
 /// `accessbot migrate`
 pub async fn migrate(path: Option<&Path>) -> ExitCode {
     crate::telemetry::init();
-    let config = match load(path) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let Some(config) = load(path) else {
+        return ExitCode::from(1);
     };
     let url = config.database.url.expose_secret();
     let result = async {
@@ -71,24 +72,29 @@ pub async fn migrate(path: Option<&Path>) -> ExitCode {
             println!("database {} is up to date", redact_url(url));
             ExitCode::SUCCESS
         }
+        Err(e) => failed(format!("migrating {} failed: {e:#}", redact_url(url))),
+    }
+}
+
+/// The config and the file it came from, or `None` once its problems are
+/// printed: on stdout, as they are what `check` was asked for.
+fn load_for_check(path: Option<&Path>) -> Option<(Config, Option<PathBuf>)> {
+    let resolved = config::resolve_path(path);
+    match Config::load(resolved.as_deref(), &ProcessEnv) {
+        Ok(config) => Some((config, resolved)),
         Err(e) => {
-            eprintln!("accessbot: migrating {} failed: {e:#}", redact_url(url));
-            ExitCode::from(1)
+            for p in e.problems() {
+                println!("✗ {p}");
+            }
+            None
         }
     }
 }
 
 /// `accessbot check` (offline)
 pub fn check(path: Option<&Path>) -> ExitCode {
-    let resolved = config::resolve_path(path);
-    let config = match Config::load(resolved.as_deref(), &ProcessEnv) {
-        Ok(c) => c,
-        Err(e) => {
-            for p in e.problems() {
-                println!("✗ {p}");
-            }
-            return ExitCode::from(1);
-        }
+    let Some((config, resolved)) = load_for_check(path) else {
+        return ExitCode::from(1);
     };
     let missing = config.missing_secrets();
     for m in &missing {
@@ -129,16 +135,9 @@ fn config_summary(config: &Config, resolved: Option<&Path>) -> String {
 /// and the database called for real; exit 1 if anything failed.
 pub async fn check_online(path: Option<&Path>) -> ExitCode {
     use crate::check::{online, render, secrets, Check};
-    let resolved = config::resolve_path(path);
-    let config = match Config::load(resolved.as_deref(), &ProcessEnv) {
-        Ok(c) => c,
-        Err(e) => {
-            for p in e.problems() {
-                println!("✗ {p}");
-            }
-            println!("\nthe online checks need a valid config: fix the problems above first");
-            return ExitCode::from(1);
-        }
+    let Some((config, resolved)) = load_for_check(path) else {
+        println!("\nthe online checks need a valid config: fix the problems above first");
+        return ExitCode::from(1);
     };
     let summary = config_summary(&config, resolved.as_deref());
     let summary = summary.strip_prefix("config ").unwrap_or(&summary);
@@ -155,9 +154,8 @@ pub async fn check_online(path: Option<&Path>) -> ExitCode {
 
 /// `accessbot manifest [--url https://public.host]`
 pub fn manifest(path: Option<&Path>, url: Option<&str>) -> ExitCode {
-    let config = match load(path) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let Some(config) = load(path) else {
+        return ExitCode::from(1);
     };
     let url = match url.map(url::Url::parse).transpose() {
         Ok(u) => u.or_else(|| config.server.public_url.clone()),
@@ -181,10 +179,7 @@ pub fn manifest(path: Option<&Path>, url: Option<&str>) -> ExitCode {
             print!("{yaml}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("accessbot: cannot render the manifest: {e}");
-            ExitCode::from(1)
-        }
+        Err(e) => failed(format!("cannot render the manifest: {e}")),
     }
 }
 
@@ -213,9 +208,8 @@ pub async fn audit(
             return ExitCode::from(2);
         }
     };
-    let config = match load(path) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let Some(config) = load(path) else {
+        return ExitCode::from(1);
     };
     let url = config.database.url.expose_secret();
     if let Some(file) = crate::audit::missing_sqlite_file(url) {
@@ -233,13 +227,10 @@ pub async fn audit(
     .await;
     match result {
         Ok(text) => write_stdout(&text),
-        Err(e) => {
-            eprintln!(
-                "accessbot: audit export from {} failed: {e:#}",
-                redact_url(url)
-            );
-            ExitCode::from(1)
-        }
+        Err(e) => failed(format!(
+            "audit export from {} failed: {e:#}",
+            redact_url(url)
+        )),
     }
 }
 
@@ -251,9 +242,6 @@ fn write_stdout(text: &str) -> ExitCode {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("accessbot: cannot write the output: {e}");
-            ExitCode::from(1)
-        }
+        Err(e) => failed(format!("cannot write the output: {e}")),
     }
 }

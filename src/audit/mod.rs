@@ -97,25 +97,6 @@ pub struct Record {
     pub events: Vec<Event>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Event {
-    #[serde(serialize_with = "timestamp")]
-    pub at: DateTime<Utc>,
-    /// A Slack user ID, or `system` for accessbot itself.
-    pub actor: String,
-    pub action: String,
-    /// Context recorded with the event (e.g. Tailscale's error); `null` or
-    /// an object.
-    pub detail: serde_json::Value,
-}
-
-impl Event {
-    /// Who was told what: part of the record, but noise in an overview.
-    pub fn is_notification(&self) -> bool {
-        self.action == "notified"
-    }
-}
-
 impl Record {
     pub fn new(r: AccessRequest, events: Vec<AuditEvent>) -> Self {
         Self {
@@ -149,6 +130,25 @@ impl Record {
                 })
                 .collect(),
         }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    #[serde(serialize_with = "timestamp")]
+    pub at: DateTime<Utc>,
+    /// A Slack user ID, or `system` for accessbot itself.
+    pub actor: String,
+    pub action: String,
+    /// Context recorded with the event (e.g. Tailscale's error); `null` or
+    /// an object.
+    pub detail: serde_json::Value,
+}
+
+impl Event {
+    /// Who was told what: part of the record, but noise in an overview.
+    pub fn is_notification(&self) -> bool {
+        self.action == "notified"
     }
 }
 

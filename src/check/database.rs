@@ -38,41 +38,13 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
     }
     let store = match within(crate::store::connect(url, 1)).await {
         Ok(Ok(store)) => store,
-        Ok(Err(e)) => {
-            return vec![
-                Check::fail(DATABASE, format!("{e:#}"), URL_FIX),
-                not_checked(),
-            ]
-        }
-        Err(()) => {
-            return vec![
-                Check::fail(
-                    DATABASE,
-                    format!("{shown} did not answer within {}s", DB_TIMEOUT.as_secs()),
-                    URL_FIX,
-                ),
-                not_checked(),
-            ]
-        }
+        Ok(Err(e)) => return unreachable(format!("{e:#}")),
+        Err(()) => return unreachable(no_answer(&shown)),
     };
     match within(store.ping()).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            return vec![
-                Check::fail(DATABASE, format!("{shown}: {e}"), URL_FIX),
-                not_checked(),
-            ]
-        }
-        Err(()) => {
-            return vec![
-                Check::fail(
-                    DATABASE,
-                    format!("{shown} did not answer within {}s", DB_TIMEOUT.as_secs()),
-                    URL_FIX,
-                ),
-                not_checked(),
-            ]
-        }
+        Ok(Err(e)) => return unreachable(format!("{shown}: {e}")),
+        Err(()) => return unreachable(no_answer(&shown)),
     }
     let reachable = Check::pass(
         DATABASE,
@@ -94,13 +66,18 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
             format!("cannot read which migrations are applied: {e}"),
             "check that database.url's user may read the database; `accessbot migrate` sets the schema up",
         ),
-        Err(()) => Check::fail(
-            MIGRATIONS,
-            format!("{shown} did not answer within {}s", DB_TIMEOUT.as_secs()),
-            URL_FIX,
-        ),
+        Err(()) => Check::fail(MIGRATIONS, no_answer(&shown), URL_FIX),
     };
     vec![reachable, migrations]
+}
+
+/// The database cannot be used: why, and the migrations left unchecked.
+fn unreachable(problem: String) -> Vec<Check> {
+    vec![Check::fail(DATABASE, problem, URL_FIX), not_checked()]
+}
+
+fn no_answer(shown: &str) -> String {
+    format!("{shown} did not answer within {}s", DB_TIMEOUT.as_secs())
 }
 
 fn not_checked() -> Check {

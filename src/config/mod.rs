@@ -46,12 +46,14 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone)]
 pub struct SlackConfig {
     pub api_url: Url,
+    pub bot_token: Option<SecretString>,
+    /// Events arrive over a WebSocket opened with the app token, else as
+    /// HTTP requests signed with the signing secret.
     pub socket_mode: bool,
+    pub app_token: Option<SecretString>,
+    pub signing_secret: Option<SecretString>,
     /// The slash command the generated manifest declares.
     pub command: String,
-    pub signing_secret: Option<SecretString>,
-    pub bot_token: Option<SecretString>,
-    pub app_token: Option<SecretString>,
     pub request_timeout: Duration,
 }
 

@@ -15,69 +15,74 @@ pub struct RawConfig {
     pub profiles: Vec<RawProfile>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RawServer {
-    pub listen: Option<String>,
-    pub public_url: Option<String>,
+/// Declares a section as written: `a, b: T;` gives the keys `a` and `b`,
+/// each an `Option<T>` (`None` when the file leaves it out).
+macro_rules! raw_section {
+    ($(#[$doc:meta])* $name:ident { $($($key:ident),+: $ty:ty;)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(default)]
+        pub struct $name {
+            $($(pub $key: Option<$ty>,)+)+
+        }
+    };
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RawDatabase {
-    pub url: Option<String>,
-    pub max_connections: Option<u32>,
+raw_section! {
+    /// `[server]`
+    RawServer {
+        listen, public_url: String;
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RawSlack {
-    pub api_url: Option<String>,
-    pub socket_mode: Option<bool>,
-    pub command: Option<String>,
-    pub signing_secret: Option<String>,
-    pub bot_token: Option<String>,
-    pub app_token: Option<String>,
-    pub request_timeout: Option<String>,
+raw_section! {
+    /// `[database]`
+    RawDatabase {
+        url: String;
+        max_connections: u32;
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RawTailscale {
-    pub api_url: Option<String>,
-    pub tailnet: Option<String>,
-    pub api_key: Option<String>,
-    pub oauth_client_id: Option<String>,
-    pub oauth_client_secret: Option<String>,
-    pub request_timeout: Option<String>,
-    pub device_cache_ttl: Option<String>,
+raw_section! {
+    /// `[slack]`
+    RawSlack {
+        api_url, command, request_timeout: String;
+        socket_mode: bool;
+        signing_secret, bot_token, app_token: String;
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RawRequests {
-    pub pending_timeout: Option<String>,
-    pub remind_after: Option<String>,
+raw_section! {
+    /// `[tailscale]`
+    RawTailscale {
+        api_url, tailnet, request_timeout, device_cache_ttl: String;
+        api_key, oauth_client_id, oauth_client_secret: String;
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RawWorker {
-    pub enabled: Option<bool>,
-    pub poll_interval: Option<String>,
-    pub reconcile_interval: Option<String>,
+raw_section! {
+    /// `[requests]`
+    RawRequests {
+        pending_timeout, remind_after: String;
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RawProfile {
-    pub attribute: Option<String>,
-    pub description: Option<String>,
-    pub max_duration: Option<String>,
-    pub approvers: Vec<String>,
-    pub can_self_approve: Option<bool>,
-    pub confirm_self_approval: Option<bool>,
-    pub notify_channel: Option<String>,
-    pub devices: Option<String>,
-    pub value: Option<toml::Value>,
+raw_section! {
+    /// `[worker]`
+    RawWorker {
+        enabled: bool;
+        poll_interval, reconcile_interval: String;
+    }
+}
+
+raw_section! {
+    /// One `[[profiles]]` entry.
+    RawProfile {
+        attribute, description, max_duration: String;
+        approvers: Vec<String>;
+        can_self_approve, confirm_self_approval: bool;
+        notify_channel, devices: String;
+        // A boolean, an integer or a string: validation checks which.
+        value: toml::Value;
+    }
 }

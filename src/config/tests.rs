@@ -304,33 +304,28 @@ fn notify_channel_devices_and_self_approval_rules() {
 
 #[test]
 fn url_and_duration_rules_elsewhere() {
-    assert_one_problem(
-        &format!("[slack]\napi_url = \"not a url\"\n{}", minimal("")),
-        "slack.api_url \"not a url\"",
-    );
-    assert_one_problem(
-        &format!("[tailscale]\napi_url = \"ftp://x\"\n{}", minimal("")),
-        "tailscale.api_url",
-    );
-    assert_one_problem(
-        &format!("[server]\npublic_url = \"example.com\"\n{}", minimal("")),
-        "server.public_url",
-    );
-    assert_one_problem(
-        &format!("[server]\nlisten = \"8080\"\n{}", minimal("")),
-        "server.listen \"8080\"",
-    );
-    assert_one_problem(
-        &format!("[database]\nurl = \"mysql://u:pw@h/db\"\n{}", minimal("")),
-        "database.url \"mysql://u:***@h/db\"",
-    );
-    assert_one_problem(
-        &format!(
-            "[requests]\npending_timeout = \"1h\"\nremind_after = \"2h\"\n{}",
-            minimal("")
+    for (section, expected) in [
+        (
+            "[slack]\napi_url = \"not a url\"",
+            "slack.api_url \"not a url\"",
         ),
-        "requests.remind_after \"2h\": must be shorter",
-    );
+        ("[tailscale]\napi_url = \"ftp://x\"", "tailscale.api_url"),
+        (
+            "[server]\npublic_url = \"example.com\"",
+            "server.public_url",
+        ),
+        ("[server]\nlisten = \"8080\"", "server.listen \"8080\""),
+        (
+            "[database]\nurl = \"mysql://u:pw@h/db\"",
+            "database.url \"mysql://u:***@h/db\"",
+        ),
+        (
+            "[requests]\npending_timeout = \"1h\"\nremind_after = \"2h\"",
+            "requests.remind_after \"2h\": must be shorter",
+        ),
+    ] {
+        assert_one_problem(&format!("{section}\n{}", minimal("")), expected);
+    }
     let env = [("ACCESSBOT_LISTEN", "nope")];
     let p = Config::from_toml(&minimal(""), &env)
         .unwrap_err()

@@ -15,6 +15,29 @@ pub const MAX_STRING_VALUE_LEN: usize = 50;
 /// The only prefix an API client may write.
 pub const CUSTOM_PREFIX: &str = "custom:";
 
+/// Tailscale's rule for the text of keys and string values: at most `max`
+/// characters, each an ASCII letter, a digit, `_` or `also` (`:` in keys,
+/// `.` in values). The error says which part broke it.
+fn check_text<E>(
+    s: &str,
+    max: usize,
+    also: char,
+    too_long: fn(usize) -> E,
+    illegal: fn(char) -> E,
+) -> Result<(), E> {
+    let len = s.chars().count();
+    if len > max {
+        return Err(too_long(len));
+    }
+    match s
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || c == '_' || c == also))
+    {
+        Some(c) => Err(illegal(c)),
+        None => Ok(()),
+    }
+}
+
 /// A `custom:*` posture attribute key: ≤ 50 chars of `[A-Za-z0-9_:]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
@@ -40,16 +63,13 @@ impl AttributeKey {
         if name.is_empty() {
             return Err(AttributeKeyError::EmptyName);
         }
-        let len = raw.chars().count();
-        if len > MAX_KEY_LEN {
-            return Err(AttributeKeyError::TooLong(len));
-        }
-        if let Some(c) = raw
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == ':'))
-        {
-            return Err(AttributeKeyError::IllegalChar(c));
-        }
+        check_text(
+            raw,
+            MAX_KEY_LEN,
+            ':',
+            AttributeKeyError::TooLong,
+            AttributeKeyError::IllegalChar,
+        )?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -68,18 +88,7 @@ impl AttributeKey {
     }
 }
 
-impl fmt::Display for AttributeKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for AttributeKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
+string_newtype_impls!(AttributeKey);
 
 /// A posture attribute value: a boolean, an integer within ±(2^53 − 1), or
 /// a string of ≤ 50 chars of `[A-Za-z0-9_.]`.
@@ -125,16 +134,13 @@ impl AttributeValue {
         if s.is_empty() {
             return Err(AttributeValueError::EmptyString);
         }
-        let len = s.chars().count();
-        if len > MAX_STRING_VALUE_LEN {
-            return Err(AttributeValueError::StringTooLong(len));
-        }
-        if let Some(c) = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '.'))
-        {
-            return Err(AttributeValueError::IllegalChar(c));
-        }
+        check_text(
+            s,
+            MAX_STRING_VALUE_LEN,
+            '.',
+            AttributeValueError::StringTooLong,
+            AttributeValueError::IllegalChar,
+        )?;
         Ok(Self::Str(s.to_owned()))
     }
 
@@ -218,26 +224,16 @@ mod tests {
 
     #[test]
     fn key_requires_custom_prefix_and_a_name() {
-        assert_eq!(
-            AttributeKey::parse("prodAccess"),
-            Err(AttributeKeyError::MissingPrefix)
-        );
-        assert_eq!(
-            AttributeKey::parse("Custom:prod"),
-            Err(AttributeKeyError::MissingPrefix)
-        );
-        assert_eq!(
-            AttributeKey::parse("node:os"),
-            Err(AttributeKeyError::MissingPrefix)
-        );
-        assert_eq!(
-            AttributeKey::parse("custom:"),
-            Err(AttributeKeyError::EmptyName)
-        );
-        assert_eq!(
-            AttributeKey::parse(""),
-            Err(AttributeKeyError::MissingPrefix)
-        );
+        use AttributeKeyError::{EmptyName, MissingPrefix};
+        for (k, expected) in [
+            ("prodAccess", MissingPrefix),
+            ("Custom:prod", MissingPrefix),
+            ("node:os", MissingPrefix),
+            ("custom:", EmptyName),
+            ("", MissingPrefix),
+        ] {
+            assert_eq!(AttributeKey::parse(k), Err(expected), "{k:?}");
+        }
     }
 
     #[test]
@@ -247,6 +243,11 @@ mod tests {
             ("custom:prod access", ' '),
             ("custom:prod.access", '.'),
             ("custom:prödaccess", 'ö'),
+            // The key goes into the Tailscale API path.
+            ("custom:a/b", '/'),
+            ("custom:a?b", '?'),
+            ("custom:a%2Fb", '%'),
+            ("custom:a#b", '#'),
         ] {
             assert_eq!(
                 AttributeKey::parse(k),
@@ -267,81 +268,47 @@ mod tests {
     fn int_value_edges() {
         assert!(AttributeValue::int(MAX_SAFE_INTEGER).is_ok());
         assert!(AttributeValue::int(-MAX_SAFE_INTEGER).is_ok());
-        assert_eq!(
-            AttributeValue::int(MAX_SAFE_INTEGER + 1),
-            Err(AttributeValueError::IntOutOfRange)
-        );
-        assert_eq!(
-            AttributeValue::int(-MAX_SAFE_INTEGER - 1),
-            Err(AttributeValueError::IntOutOfRange)
-        );
-        assert_eq!(
-            AttributeValue::from_json(&serde_json::json!(u64::MAX)),
-            Err(AttributeValueError::IntOutOfRange)
-        );
-        assert_eq!(
-            AttributeValue::from_json(&serde_json::json!(1.5)),
-            Err(AttributeValueError::WrongType)
-        );
-    }
-
-    #[test]
-    fn key_rejects_url_significant_chars() {
-        // The key goes into the Tailscale API path.
-        for (k, c) in [
-            ("custom:a/b", '/'),
-            ("custom:a?b", '?'),
-            ("custom:a%2Fb", '%'),
-            ("custom:a#b", '#'),
-        ] {
+        for n in [MAX_SAFE_INTEGER + 1, -MAX_SAFE_INTEGER - 1] {
             assert_eq!(
-                AttributeKey::parse(k),
-                Err(AttributeKeyError::IllegalChar(c))
+                AttributeValue::int(n),
+                Err(AttributeValueError::IntOutOfRange)
             );
         }
     }
 
     #[test]
-    fn json_int_value_edges() {
+    fn json_value_edges() {
         // Config files and Tailscale responses go through from_json.
+        use serde_json::json;
+        use AttributeValueError::{EmptyString, IntOutOfRange, WrongType};
         assert_eq!(
-            AttributeValue::from_json(&serde_json::json!(9_007_199_254_740_991_i64)),
+            AttributeValue::from_json(&json!(9_007_199_254_740_991_i64)),
             Ok(AttributeValue::Int(MAX_SAFE_INTEGER))
         );
-        assert_eq!(
-            AttributeValue::from_json(&serde_json::json!(9_007_199_254_740_992_i64)),
-            Err(AttributeValueError::IntOutOfRange)
-        );
-        assert_eq!(
-            AttributeValue::from_json(&serde_json::json!(-9_007_199_254_740_992_i64)),
-            Err(AttributeValueError::IntOutOfRange)
-        );
-        assert_eq!(
-            AttributeValue::from_json(&serde_json::json!("")),
-            Err(AttributeValueError::EmptyString)
-        );
+        for (value, expected) in [
+            (json!(9_007_199_254_740_992_i64), IntOutOfRange),
+            (json!(-9_007_199_254_740_992_i64), IntOutOfRange),
+            (json!(u64::MAX), IntOutOfRange),
+            (json!(1.5), WrongType),
+            (json!(null), WrongType),
+            (json!(""), EmptyString),
+        ] {
+            assert_eq!(AttributeValue::from_json(&value), Err(expected), "{value}");
+        }
     }
 
     #[test]
     fn string_value_edges() {
+        use AttributeValueError::{EmptyString, IllegalChar, StringTooLong};
         assert!(AttributeValue::string(&"a".repeat(50)).is_ok());
-        assert_eq!(
-            AttributeValue::string(&"a".repeat(51)),
-            Err(AttributeValueError::StringTooLong(51))
-        );
-        assert_eq!(
-            AttributeValue::string(""),
-            Err(AttributeValueError::EmptyString)
-        );
         assert!(AttributeValue::string("v1.2_beta").is_ok());
-        assert_eq!(
-            AttributeValue::string("a-b"),
-            Err(AttributeValueError::IllegalChar('-'))
-        );
-        assert_eq!(
-            AttributeValue::from_json(&serde_json::json!(null)),
-            Err(AttributeValueError::WrongType)
-        );
+        for (s, expected) in [
+            ("a".repeat(51), StringTooLong(51)),
+            (String::new(), EmptyString),
+            ("a-b".to_owned(), IllegalChar('-')),
+        ] {
+            assert_eq!(AttributeValue::string(&s), Err(expected), "{s:?}");
+        }
     }
 
     #[test]

@@ -220,50 +220,42 @@ mod tests {
 
     #[test]
     fn approval_plans() {
+        use ApprovalPlan::{Ask, SelfApproved};
+        use ApproverError::{Missing, NotEligible, SelfApprovalNotAllowed};
         let alice = user("UALICE");
         let bob = user("UBOB1");
+        let eve = user("UEVE1");
         let strict = profile(DevicePolicy::Own, false, false);
-        let both = listed(&["UALICE", "UBOB1"]);
-        assert_eq!(
-            plan_approval(&strict, &both, &alice, Some(&bob)),
-            Ok(ApprovalPlan::Ask(bob.clone()))
-        );
-        assert_eq!(
-            plan_approval(&strict, &both, &alice, Some(&alice)),
-            Err(ApproverError::SelfApprovalNotAllowed)
-        );
-        assert_eq!(
-            plan_approval(&strict, &both, &alice, None),
-            Err(ApproverError::Missing)
-        );
-        assert_eq!(
-            plan_approval(&strict, &listed(&["UBOB1"]), &alice, Some(&user("UEVE1"))),
-            Err(ApproverError::NotEligible)
-        );
-
         let self_ok = profile(DevicePolicy::Own, true, false);
-        assert_eq!(
-            plan_approval(&self_ok, &both, &alice, Some(&alice)),
-            Ok(ApprovalPlan::SelfApproved)
-        );
-        assert_eq!(
-            plan_approval(&self_ok, &both, &alice, None),
-            Ok(ApprovalPlan::SelfApproved)
-        );
-        assert_eq!(
-            plan_approval(&self_ok, &listed(&["UBOB1"]), &alice, Some(&alice)),
-            Err(ApproverError::SelfApprovalNotAllowed),
-            "self-approval needs the requester to be an approver"
-        );
-        assert_eq!(
-            plan_approval(&self_ok, &EligibleApprovers::Anyone, &alice, None),
-            Ok(ApprovalPlan::SelfApproved)
-        );
-
         let confirm = profile(DevicePolicy::Own, true, true);
-        assert_eq!(
-            plan_approval(&confirm, &both, &alice, Some(&alice)),
-            Ok(ApprovalPlan::Ask(alice.clone()))
-        );
+        let both = listed(&["UALICE", "UBOB1"]);
+        let only_bob = listed(&["UBOB1"]);
+        let anyone = EligibleApprovers::Anyone;
+        for (row, (profile, eligible, chosen, expected)) in [
+            (&strict, &both, Some(&bob), Ok(Ask(bob.clone()))),
+            (&strict, &both, Some(&alice), Err(SelfApprovalNotAllowed)),
+            (&strict, &both, None, Err(Missing)),
+            (&strict, &only_bob, Some(&eve), Err(NotEligible)),
+            (&self_ok, &both, Some(&alice), Ok(SelfApproved)),
+            (&self_ok, &both, None, Ok(SelfApproved)),
+            // Self-approval needs the requester to be an approver.
+            (
+                &self_ok,
+                &only_bob,
+                Some(&alice),
+                Err(SelfApprovalNotAllowed),
+            ),
+            (&self_ok, &anyone, None, Ok(SelfApproved)),
+            (&confirm, &both, Some(&alice), Ok(Ask(alice.clone()))),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert_eq!(
+                plan_approval(profile, eligible, &alice, chosen),
+                expected,
+                "row {row}"
+            );
+        }
     }
 }

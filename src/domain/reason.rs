@@ -1,8 +1,6 @@
 //! The free-text reason a requester gives.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Longest reason accepted (the request form enforces the same limit).
 pub const MAX_REASON_LEN: usize = 500;
@@ -38,18 +36,7 @@ impl Reason {
     }
 }
 
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Reason {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
+string_newtype_impls!(Reason);
 
 #[cfg(test)]
 mod tests {

@@ -110,11 +110,11 @@ pub struct InvalidTransition {
 pub struct DeviceSnapshot {
     pub node_id: NodeId,
     pub name: String,
+    pub tags: Vec<String>,
+    pub addresses: Vec<String>,
     /// The owner's login for a personal device; empty for a tagged one.
     pub owner: String,
-    pub tags: Vec<String>,
     pub os: String,
-    pub addresses: Vec<String>,
 }
 
 /// One access request.

@@ -119,6 +119,19 @@ impl TailscaleClient {
         build_url(&self.base, segments)
     }
 
+    /// `/api/v2/device/{node}/attributes/{key}`: where one attribute is set or deleted.
+    fn attribute_url(&self, node: &NodeId, key: &AttributeKey) -> Result<Url, TailscaleError> {
+        let segments = [
+            "api",
+            "v2",
+            "device",
+            node.as_str(),
+            "attributes",
+            key.as_str(),
+        ];
+        self.url(&segments)
+    }
+
     /// All devices of the tailnet (Tailscale sends them all at once).
     pub async fn list_devices(&self) -> Result<Vec<Device>, TailscaleError> {
         let url = self.url(&["api", "v2", "tailnet", &self.tailnet, "devices"])?;
@@ -166,7 +179,7 @@ impl TailscaleClient {
     }
 
     /// Set `key` to `value` on a device, until `expiry` if given. The
-    /// comment goes to Tailscale's audit log (cut to 200 characters).
+    /// comment goes to Tailscale's audit log (cut to [`super::MAX_COMMENT_CHARS`]).
     pub async fn set_attribute(
         &self,
         node: &NodeId,
@@ -175,14 +188,7 @@ impl TailscaleClient {
         expiry: Option<DateTime<Utc>>,
         comment: &str,
     ) -> Result<(), TailscaleError> {
-        let url = self.url(&[
-            "api",
-            "v2",
-            "device",
-            node.as_str(),
-            "attributes",
-            key.as_str(),
-        ])?;
+        let url = self.attribute_url(node, key)?;
         let body = serde_json::to_value(SetAttributeBody::new(value, expiry, comment))
             .map_err(|e| TailscaleError::InvalidInput(e.to_string()))?;
         // Any 2xx is success, whatever its body ({}, null, the attributes).
@@ -197,14 +203,7 @@ impl TailscaleClient {
         node: &NodeId,
         key: &AttributeKey,
     ) -> Result<(), TailscaleError> {
-        let url = self.url(&[
-            "api",
-            "v2",
-            "device",
-            node.as_str(),
-            "attributes",
-            key.as_str(),
-        ])?;
+        let url = self.attribute_url(node, key)?;
         self.call("delete_attribute", Method::DELETE, url, None)
             .await
             .map(|_| ())

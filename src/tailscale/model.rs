@@ -173,7 +173,9 @@ pub(crate) struct SetAttributeBody<'a> {
     pub comment: String,
 }
 
-/// Tailscale keeps a comment of at most this many characters.
+/// Tailscale keeps an attribute change's comment to at most this many
+/// characters: the one definition of that rule, for every comment accessbot
+/// writes.
 pub const MAX_COMMENT_CHARS: usize = 200;
 
 impl<'a> SetAttributeBody<'a> {

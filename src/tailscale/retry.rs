@@ -66,32 +66,33 @@ impl RetryPolicy {
 mod tests {
     use super::*;
 
+    const HALF_A_SECOND: Option<Duration> = Some(Duration::from_millis(500));
+
+    fn next_wait(error: &TailscaleError, backoff: Option<Duration>) -> Option<Duration> {
+        RetryPolicy::default().next_wait(Instant::now(), error, backoff)
+    }
+
+    fn rate_limited(secs: u64) -> TailscaleError {
+        TailscaleError::RateLimited {
+            retry_after: Some(Duration::from_secs(secs)),
+        }
+    }
+
     #[test]
     fn retry_after_wins_over_a_shorter_backoff() {
-        let p = RetryPolicy::default();
-        let e = TailscaleError::RateLimited {
-            retry_after: Some(Duration::from_secs(3)),
-        };
         assert_eq!(
-            p.next_wait(Instant::now(), &e, Some(Duration::from_millis(500))),
+            next_wait(&rate_limited(3), HALF_A_SECOND),
             Some(Duration::from_secs(3))
         );
     }
 
     #[test]
     fn gives_up_when_the_wait_exceeds_the_budget_or_attempts_run_out() {
-        let p = RetryPolicy::default();
-        let e = TailscaleError::RateLimited {
-            retry_after: Some(Duration::from_secs(60)),
-        };
-        assert_eq!(
-            p.next_wait(Instant::now(), &e, Some(Duration::from_millis(500))),
-            None
-        );
+        assert_eq!(next_wait(&rate_limited(60), HALF_A_SECOND), None);
         let e = TailscaleError::Transport("x".into());
-        assert_eq!(p.next_wait(Instant::now(), &e, None), None);
+        assert_eq!(next_wait(&e, None), None);
         assert_eq!(
-            p.next_wait(Instant::now(), &e, Some(Duration::from_secs(1))),
+            next_wait(&e, Some(Duration::from_secs(1))),
             Some(Duration::from_secs(1))
         );
     }

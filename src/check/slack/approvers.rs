@@ -1,0 +1,111 @@
+//! Every configured approver resolves to a person who can approve.
+
+use futures::StreamExt;
+use tokio::sync::OnceCell;
+
+use super::{call_failure, Check, Failure};
+use crate::config::Config;
+use crate::domain::ApproverRef;
+use crate::slack::api::{SlackApi, SlackResult};
+
+/// Approver lookups in flight at once: quick, yet far below Slack's rate limits.
+const LOOKUPS_IN_FLIGHT: usize = 4;
+
+pub(super) async fn checks(api: &SlackApi, config: &Config) -> Vec<Check> {
+    let groups = OnceCell::new();
+    let entries: Vec<(String, &ApproverRef)> = config
+        .profiles
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            p.approvers
+                .iter()
+                .enumerate()
+                .map(move |(j, a)| (format!("profiles[{i}].approvers[{j}]"), a))
+        })
+        .collect();
+    futures::stream::iter(entries)
+        .map(|(key, approver)| {
+            let groups = &groups;
+            async move {
+                let name = format!("{key} {approver}");
+                match approver_result(api, groups, &key, approver).await {
+                    Ok(detail) => Check::pass(name, detail),
+                    Err(f) => Check::failed(name, f),
+                }
+            }
+        })
+        .buffered(LOOKUPS_IN_FLIGHT)
+        .collect()
+        .await
+}
+
+/// Why a Slack user cannot approve, if they cannot.
+fn unusable(user: &crate::slack::api::SlackUserInfo, key: &str) -> Result<String, Failure> {
+    let who = format!("{} ({})", user.name, user.id);
+    if user.deleted {
+        Err(Failure {
+            problem: format!("{who} is deactivated in Slack"),
+            fix: format!("replace {key} with someone who can approve"),
+        })
+    } else if user.is_bot {
+        Err(Failure {
+            problem: format!("{who} is a bot, which cannot approve"),
+            fix: format!("replace {key} with a person"),
+        })
+    } else {
+        Ok(who)
+    }
+}
+
+async fn approver_result(
+    api: &SlackApi,
+    groups: &OnceCell<SlackResult<Vec<(String, String)>>>,
+    key: &str,
+    approver: &ApproverRef,
+) -> Result<String, Failure> {
+    match approver {
+        ApproverRef::Email(email) => match api.lookup_by_email(email).await {
+            Ok(Some(user)) => unusable(&user, key),
+            Ok(None) => Err(Failure {
+                problem: "no Slack user has this e-mail".into(),
+                fix: format!(
+                    "correct {key}: it must be the e-mail of the person's Slack account (their profile shows it), or use their Slack member ID (profile → ⋮ → Copy member ID)"
+                ),
+            }),
+            Err(e) => Err(call_failure(&e, "users.lookupByEmail", "users:read.email")),
+        },
+        ApproverRef::User(id) => match api.user_info(id.as_str()).await {
+            Ok(user) => unusable(&user, key),
+            Err(e) if e.code() == Some("user_not_found") => Err(Failure {
+                problem: "no Slack user has this ID".into(),
+                fix: format!(
+                    "correct {key} (Slack: the person's profile → ⋮ → Copy member ID), or use their e-mail"
+                ),
+            }),
+            Err(e) => Err(call_failure(&e, "users.info", "users:read")),
+        },
+        ApproverRef::Group(handle) => {
+            let all = groups.get_or_init(|| api.usergroups()).await;
+            let all = all
+                .as_ref()
+                .map_err(|e| call_failure(e, "usergroups.list", "usergroups:read"))?;
+            let Some((id, _)) = all.iter().find(|(_, h)| h.eq_ignore_ascii_case(handle)) else {
+                return Err(Failure {
+                    problem: format!("no Slack user group has the handle @{handle}"),
+                    fix: format!(
+                        "correct {key} to an existing group's handle (Slack: People → User groups), or create the group"
+                    ),
+                });
+            };
+            match api.usergroup_members(id).await {
+                Ok(members) if members.is_empty() => Err(Failure {
+                    problem: format!("the group @{handle} has no members, so nobody can approve through it"),
+                    fix: format!("add the approvers to @{handle} in Slack (People → User groups)"),
+                }),
+                Ok(members) => Ok(format!("user group {id} with {} member(s)", members.len())),
+                Err(e) => Err(call_failure(&e, "usergroups.users.list", "usergroups:read")),
+            }
+        }
+    }
+}
