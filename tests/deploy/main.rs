@@ -1,8 +1,9 @@
 //! deploy/: the Kubernetes manifests, the Prometheus alerts and the Grafana
 //! dashboard, checked without a cluster, a Prometheus or a Grafana.
 //!
-//! - manifests: agree with the Dockerfile, the config, the router and the
-//!   binary (user, port, probes, config path, secrets, commands);
+//! - manifests: agree with the Dockerfile, the config and the router (user,
+//!   port, config path, secrets, Ingress paths); pod: the pod's commands and
+//!   probes work against the real binary on PostgreSQL;
 //! - monitoring: every metric an alert or a panel names is in `/metrics`
 //!   after a whole flow; alerts and dashboard have the expected shape;
 //! - tools: the external validators, when installed (`.ci/run` installs
@@ -14,6 +15,8 @@ mod support;
 
 mod manifests;
 mod monitoring;
+mod pod;
+mod promql;
 mod tools;
 
 use std::path::{Path, PathBuf};
