@@ -24,6 +24,9 @@ pub struct Inner {
     pub unaccounted_attributes: IntGauge,
     pub reapplied: IntCounter,
     pub reconciliations: IntCounter,
+    pub reconcile_last_success: IntGauge,
+    pub revoke_failures: IntCounter,
+    pub lingering_grants: IntGauge,
     slack_calls: HistogramVec,
     tailscale_calls: HistogramVec,
     interaction_ack: HistogramVec,
@@ -98,6 +101,18 @@ impl Metrics {
             reconciliations: plain_counter(
                 "accessbot_reconciliations_total",
                 "Reconciliation rounds completed (alert if it stops growing).",
+            ),
+            reconcile_last_success: gauge(
+                "accessbot_reconcile_last_success_timestamp_seconds",
+                "Unix time of the last completed reconciliation round (alert on time() minus this).",
+            ),
+            revoke_failures: plain_counter(
+                "accessbot_revoke_failures_total",
+                "Revokes Tailscale refused or that ran out of retries (access may remain until expiry).",
+            ),
+            lingering_grants: gauge(
+                "accessbot_lingering_grants",
+                "Grants that should have ended but whose attribute is still on the tailnet.",
             ),
             unaccounted_attributes: gauge(
                 "accessbot_unaccounted_attributes",
@@ -189,6 +204,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("accessbot_active_grants 3"));
+        // Plain counters and gauges are exported before anything happens,
+        // so alerts on them have a series to evaluate from the start.
+        for zero in [
+            "accessbot_revoke_failures_total 0",
+            "accessbot_lingering_grants 0",
+            "accessbot_reconcile_last_success_timestamp_seconds 0",
+        ] {
+            assert!(text.contains(zero), "{zero} in {text}");
+        }
         assert!(text.contains("accessbot_slack_api_duration_seconds_count{method=\"chat.postMessage\",status=\"ok\"} 1"));
     }
 }

@@ -136,6 +136,10 @@ pub async fn run(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<Report
         .unaccounted_attributes
         .set(report.unaccounted.len() as i64);
     state.metrics.reconciliations.inc();
+    state
+        .metrics
+        .reconcile_last_success
+        .set(state.now().timestamp());
     tracing::info!(
         devices = report.devices_checked,
         reapplied = report.reapplied.len(),
