@@ -218,7 +218,7 @@ pub async fn audit(
         Err(code) => return code,
     };
     let url = config.database.url.expose_secret();
-    if let Some(file) = crate::audit::missing_sqlite_file(url) {
+    if let Some(file) = crate::store::missing_sqlite_file(url) {
         eprintln!(
             "accessbot: no database at {} (from DATABASE_URL or database.url); nothing to export",
             file.display()

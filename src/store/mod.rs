@@ -5,6 +5,14 @@
 //! and tests control time. Both backends keep times to the microsecond
 //! (finer parts are dropped), durations to the second, and replace NUL
 //! characters in stored text with U+FFFD (PostgreSQL cannot store NUL).
+//!
+//! One implementation serves both backends: [`sql::SqlStore`] writes each
+//! statement once, generic over a [`dialect::Dialect`] that says only what
+//! differs: [`postgres`] (native UUID, TIMESTAMPTZ and JSONB columns, row
+//! locks and `FOR UPDATE SKIP LOCKED`) and [`sqlite`] (TEXT IDs, INTEGER
+//! microseconds, JSON text, `BEGIN IMMEDIATE`). A new table or query goes
+//! in `sql.rs` (or `rows.rs` when several operations share it), binding
+//! times, request IDs and JSON through the dialect.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,9 +25,12 @@ use crate::domain::{AccessRequest, NodeId, RequestId, RequestStatus, SlackUserId
 
 mod codec;
 pub mod connect;
+pub mod dialect;
 pub mod postgres;
+mod rows;
+pub mod sql;
 pub mod sqlite;
-pub use connect::connect;
+pub use connect::{connect, missing_sqlite_file};
 
 /// Who caused an event: a Slack user, or accessbot itself (worker, timeouts).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -352,12 +363,3 @@ pub struct JobStats {
 }
 
 pub type DynStore = Arc<dyn Store>;
-
-/// The up-migrations of `migrator` whose versions are not in `applied`.
-fn unapplied(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> Vec<String> {
-    migrator
-        .iter()
-        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
-        .map(|m| format!("{}/{}", m.version, m.description))
-        .collect()
-}

@@ -1,0 +1,403 @@
+//! The one [`Store`] implementation, for both backends: every statement
+//! is written here (or in [`super::rows`]) once, with `$n` placeholders,
+//! and what differs between PostgreSQL and SQLite comes from the
+//! [`Dialect`]. Writes that read first (create, transition, claim) run in
+//! the dialect's write transaction.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value as Json;
+use sqlx::{AssertSqlSafe, ColumnIndex, Executor, Pool, Row as _, SqlSafeStr, SqlStr};
+
+use super::codec::{self, clean, clean_opt, request_columns};
+use super::dialect::{BindNullable, Connection, Dialect, Row, Value};
+use super::rows::{missing_request, NewAudit};
+use super::{
+    Actor, AuditEvent, Job, JobStats, MessageKind, MessageRef, NewJob, RequestFilter, Store,
+    StoreError, Transition,
+};
+use crate::domain::{AccessRequest, RequestId};
+
+pub struct SqlStore<D: Dialect> {
+    pool: Pool<D::DB>,
+    jobs: JobStatements,
+}
+
+/// The job statements that spell boolean literals, rendered once for the
+/// dialect (`dead = 0` on SQLite, `dead = FALSE` on PostgreSQL: each as
+/// its partial indexes are written).
+struct JobStatements {
+    claim: SqlStr,
+    stats: SqlStr,
+}
+
+impl JobStatements {
+    fn render<D: Dialect>() -> Self {
+        let (no, yes) = (D::FALSE, D::TRUE);
+        // A request's notifications run one at a time, oldest first: they
+        // edit the same messages.
+        let due = format!(
+            "SELECT id FROM jobs WHERE dead = {no} AND run_at <= $1 \
+             AND (lease_until IS NULL OR lease_until <= $1) \
+             AND NOT (kind = 'notify' AND EXISTS (SELECT 1 FROM jobs other \
+             WHERE other.request_id = jobs.request_id AND other.kind = 'notify' \
+             AND other.id <> jobs.id AND other.dead = {no} AND (other.lease_until > $1 \
+             OR (other.id < jobs.id AND other.run_at <= $1)))) \
+             ORDER BY run_at, id LIMIT $2"
+        );
+        let lease = "leased_by = $3, lease_until = $4, attempts = attempts + 1";
+        let stats = format!(
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE dead = {no} AND run_at <= $1) AS due, \
+             (SELECT COUNT(*) FROM jobs WHERE dead = {yes}) AS dead, \
+             (SELECT MIN(run_at) FROM jobs WHERE dead = {no} AND run_at <= $1) AS oldest_due"
+        );
+        Self {
+            claim: AssertSqlSafe(D::claim_jobs(&due, lease)).into_sql_str(),
+            stats: AssertSqlSafe(stats).into_sql_str(),
+        }
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    pub(super) fn new(pool: Pool<D::DB>) -> Self {
+        Self {
+            pool,
+            jobs: JobStatements::render::<D>(),
+        }
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> Store for SqlStore<D>
+where
+    for<'c> &'c mut Connection<D>: Executor<'c, Database = D::DB>,
+    for<'n> &'n str: ColumnIndex<Row<D>>,
+    String: Value<D::DB>,
+    i64: Value<D::DB>,
+    i32: Value<D::DB>,
+{
+    fn backend(&self) -> &'static str {
+        D::NAME
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        D::migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        let tables: i64 = sqlx::query(D::COUNT_MIGRATIONS_TABLE)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let mut applied = Vec::new();
+        if tables > 0 {
+            let rows =
+                sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                    .fetch_all(&self.pool)
+                    .await?;
+            for row in rows {
+                applied.push(row.try_get::<i64, _>("version")?);
+            }
+        }
+        Ok(D::migrator()
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+            .map(|m| format!("{}/{}", m.version, m.description))
+            .collect())
+    }
+
+    async fn create_request(&self, req: &AccessRequest, jobs: &[NewJob]) -> Result<(), StoreError> {
+        codec::check_new_status(req.status)?;
+        let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
+        let inserted = sqlx::query(concat!(
+            "INSERT INTO requests (",
+            request_columns!(),
+            ", node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+             $15, $16, $17)"
+        ))
+        .bind(D::id(req.id))
+        .bind(req.requester.as_str().to_owned())
+        .bind_nullable(clean_opt(req.requester_email.as_deref()))
+        .bind(req.attribute.as_str().to_owned())
+        .bind(D::json(req.value.to_json()))
+        .bind(D::json(codec::device_json(&req.device)?))
+        .bind(codec::duration_secs(req.duration)?)
+        .bind_nullable(req.approver.as_ref().map(|a| a.as_str().to_owned()))
+        .bind(clean(req.reason.as_str()).into_owned())
+        .bind(req.status.as_str().to_owned())
+        .bind(D::time(req.created_at))
+        .bind(D::time(req.updated_at))
+        .bind_nullable(req.decided_by.as_ref().map(|a| a.as_str().to_owned()))
+        .bind_nullable(req.decided_at.map(D::time))
+        .bind_nullable(req.expires_at.map(D::time))
+        .bind_nullable(clean_opt(req.failure_reason.as_deref()))
+        .bind(req.device.node_id.as_str().to_owned())
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                return Err(StoreError::Duplicate(req.id))
+            }
+            other => other?,
+        };
+        let created = NewAudit {
+            id: req.id,
+            at: req.created_at,
+            actor: &Actor::User(req.requester.clone()),
+            action: "created",
+            detail: &codec::created_detail(req),
+        };
+        Self::insert_audit(&mut tx, created).await?;
+        for job in jobs {
+            Self::insert_job(&mut tx, job).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_request(&self, id: RequestId) -> Result<Option<AccessRequest>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM requests WHERE id = $1"
+        ))
+        .bind(D::id(id))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::read_request).transpose()
+    }
+
+    async fn list_requests(
+        &self,
+        filter: &RequestFilter,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        let select = concat!("SELECT ", request_columns!(), " FROM requests");
+        let mut qb = Self::filtered(select, filter);
+        qb.push(" ORDER BY created_at DESC, id DESC");
+        if let Some(limit) = filter.limit {
+            qb.push(" LIMIT ").push_bind(i64::from(limit));
+        }
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(Self::read_request).collect()
+    }
+
+    async fn count_requests(&self, filter: &RequestFilter) -> Result<i64, StoreError> {
+        let mut qb = Self::filtered("SELECT COUNT(*) AS n FROM requests", filter);
+        let row = qb.build().fetch_one(&self.pool).await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn transition(&self, t: Transition) -> Result<AccessRequest, StoreError> {
+        t.from.transition(t.to)?;
+        let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
+        let updated = sqlx::query(concat!(
+            "UPDATE requests SET status = $1, updated_at = $2, ",
+            "decided_by = COALESCE($3, decided_by), decided_at = COALESCE($4, decided_at), ",
+            "expires_at = COALESCE($5, expires_at), failure_reason = COALESCE($6, failure_reason) ",
+            "WHERE id = $7 AND status = $8 RETURNING ",
+            request_columns!()
+        ))
+        .bind(t.to.as_str().to_owned())
+        .bind(D::time(t.at))
+        .bind_nullable(t.decided_by.as_ref().map(|u| u.as_str().to_owned()))
+        .bind_nullable(t.decided_by.as_ref().map(|_| D::time(t.at)))
+        .bind_nullable(t.expires_at.map(D::time))
+        .bind_nullable(clean_opt(t.failure_reason.as_deref()))
+        .bind(D::id(t.id))
+        .bind(t.from.as_str().to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = updated else {
+            // Sees the winner's committed status (PostgreSQL: read
+            // committed; SQLite: the write lock is held).
+            let current = sqlx::query("SELECT status FROM requests WHERE id = $1")
+                .bind(D::id(t.id))
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.try_get::<String, _>("status"))
+                .transpose()?;
+            return Err(codec::not_updated(&t, current.as_deref())?);
+        };
+        let req = Self::read_request(&row)?;
+        let event = NewAudit {
+            id: t.id,
+            at: t.at,
+            actor: &t.actor,
+            action: t.to.as_str(),
+            detail: &t.detail,
+        };
+        Self::insert_audit(&mut tx, event).await?;
+        for job in &t.jobs {
+            Self::insert_job(&mut tx, job).await?;
+        }
+        tx.commit().await?;
+        Ok(req)
+    }
+
+    async fn set_message_ref(&self, id: RequestId, msg: &MessageRef) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO message_refs (request_id, kind, channel, ts) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (request_id, kind) DO UPDATE SET channel = excluded.channel, ts = excluded.ts",
+        )
+        .bind(D::id(id))
+        .bind(msg.kind.as_str().to_owned())
+        .bind(clean(&msg.channel).into_owned())
+        .bind(clean(&msg.ts).into_owned())
+        .execute(&self.pool)
+        .await
+        .map_err(missing_request(id))?;
+        Ok(())
+    }
+
+    async fn message_refs(&self, id: RequestId) -> Result<Vec<MessageRef>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, channel, ts FROM message_refs WHERE request_id = $1 ORDER BY kind",
+        )
+        .bind(D::id(id))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                Ok(MessageRef {
+                    kind: MessageKind::parse(&kind).ok_or_else(|| {
+                        StoreError::Corrupt(format!("unknown message kind {kind:?}"))
+                    })?,
+                    channel: row.try_get("channel")?,
+                    ts: row.try_get("ts")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn append_audit(
+        &self,
+        id: RequestId,
+        at: DateTime<Utc>,
+        actor: &Actor,
+        action: &str,
+        detail: Json,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let event = NewAudit {
+            id,
+            at,
+            actor,
+            action,
+            detail: &detail,
+        };
+        Self::insert_audit(&mut conn, event).await
+    }
+
+    async fn audit_events(&self, id: RequestId) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, detail FROM audit_events \
+             WHERE request_id = $1 ORDER BY at, id",
+        )
+        .bind(D::id(id))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let actor: String = row.try_get("actor")?;
+                Ok(AuditEvent {
+                    id: row.try_get("id")?,
+                    request_id: id,
+                    at: D::read_time(row.try_get("at")?)?,
+                    actor: Actor::parse(&actor),
+                    action: row.try_get("action")?,
+                    detail: D::read_json("audit detail", row.try_get("detail")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn enqueue(&self, job: &NewJob) -> Result<i64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::insert_job(&mut conn, job).await
+    }
+
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let until = codec::lease_until(now, lease)?;
+        let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
+        let rows = sqlx::query(self.jobs.claim.clone())
+            .bind(D::time(now))
+            .bind(i64::from(limit))
+            .bind(worker.to_owned())
+            .bind(D::time(until))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut jobs = rows
+            .iter()
+            .map(Self::read_job)
+            .collect::<Result<Vec<_>, _>>()?;
+        jobs.sort_by_key(|j| (j.run_at, j.id));
+        Ok(jobs)
+    }
+
+    async fn complete_job(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
+        // `RETURNING`: whether a row changed, on either driver.
+        let done = sqlx::query("DELETE FROM jobs WHERE id = $1 AND leased_by = $2 RETURNING id")
+            .bind(id)
+            .bind(worker.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(done.is_some())
+    }
+
+    async fn fail_job(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET last_error = $1, run_at = COALESCE($2, run_at), \
+             dead = ($2 IS NULL), leased_by = NULL, lease_until = NULL \
+             WHERE id = $3 AND leased_by = $4 RETURNING id",
+        )
+        .bind(clean(error).into_owned())
+        .bind_nullable(retry_at.map(D::time))
+        .bind(id)
+        .bind(worker.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(done.is_some())
+    }
+
+    async fn job_stats(&self, now: DateTime<Utc>) -> Result<JobStats, StoreError> {
+        let row = sqlx::query(self.jobs.stats.clone())
+            .bind(D::time(now))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(JobStats {
+            due: row.try_get("due")?,
+            dead: row.try_get("dead")?,
+            oldest_due: D::read_opt_time(row.try_get("oldest_due")?)?,
+        })
+    }
+}
+
+impl<D: Dialect> std::fmt::Debug for SqlStore<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("backend", &D::NAME)
+            .finish_non_exhaustive()
+    }
+}
