@@ -1,7 +1,8 @@
-//! Conversions between domain values and what both backends store, shared
-//! so that SQLite and PostgreSQL cannot drift apart. Everything read back is
-//! validated again through the domain types: a bad row is
-//! [`StoreError::Corrupt`], never a panic.
+//! Conversions between domain values and what the store writes, the same
+//! for both backends (the [`super::dialect::Dialect`] then encodes times,
+//! IDs and JSON its own way). Everything read back is validated again
+//! through the domain types: a bad row is [`StoreError::Corrupt`], never a
+//! panic.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -9,12 +10,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{JobKind, StoreError, Transition};
-use crate::domain::{
-    AccessRequest, AttributeKey, AttributeValue, DeviceSnapshot, InvalidTransition, Reason,
-    RequestId, RequestStatus, SlackUserId,
-};
+use crate::domain::{AccessRequest, DeviceSnapshot, InvalidTransition, RequestStatus};
 
-/// The `requests` columns, in the order [`RawRequest`] is read.
+/// The `requests` columns that make an [`AccessRequest`].
 macro_rules! request_columns {
     () => {
         "id, requester, requester_email, attribute, value, device, duration_secs, approver, \
@@ -136,60 +134,6 @@ pub(super) fn lease_until(
         .ok()
         .and_then(|d| now.checked_add_signed(d))
         .ok_or_else(|| StoreError::Corrupt(format!("lease {lease:?} is too long")))
-}
-
-/// A `requests` row as read, times already converted by the backend.
-pub(super) struct RawRequest {
-    pub id: RequestId,
-    pub requester: String,
-    pub requester_email: Option<String>,
-    pub attribute: String,
-    pub value: serde_json::Value,
-    pub device: serde_json::Value,
-    pub duration_secs: i64,
-    pub approver: Option<String>,
-    pub reason: String,
-    pub status: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub decided_by: Option<String>,
-    pub decided_at: Option<DateTime<Utc>>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub failure_reason: Option<String>,
-}
-
-impl RawRequest {
-    pub fn into_request(self) -> Result<AccessRequest, StoreError> {
-        let id = self.id;
-        let bad = |what: &str, e: &dyn std::fmt::Display| {
-            StoreError::Corrupt(format!("request {id}: {what}: {e}"))
-        };
-        let user = |what: &str, raw: &str| SlackUserId::parse(raw).map_err(|e| bad(what, &e));
-        let opt_user = |what: &str, raw: Option<String>| {
-            raw.map(|r| SlackUserId::parse(&r).map_err(|e| bad(what, &e)))
-                .transpose()
-        };
-        Ok(AccessRequest {
-            id,
-            requester: user("requester", &self.requester)?,
-            requester_email: self.requester_email,
-            attribute: AttributeKey::parse(&self.attribute).map_err(|e| bad("attribute", &e))?,
-            value: AttributeValue::from_json(&self.value).map_err(|e| bad("value", &e))?,
-            device: serde_json::from_value(self.device).map_err(|e| bad("device", &e))?,
-            duration: Duration::from_secs(
-                u64::try_from(self.duration_secs).map_err(|e| bad("duration", &e))?,
-            ),
-            approver: opt_user("approver", self.approver)?,
-            reason: Reason::parse(&self.reason).map_err(|e| bad("reason", &e))?,
-            status: parse_status(&self.status)?,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            decided_by: opt_user("decided_by", self.decided_by)?,
-            decided_at: self.decided_at,
-            expires_at: self.expires_at,
-            failure_reason: self.failure_reason,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -61,12 +61,13 @@ pub trait Dialect: Send + Sync + 'static {
 
     /// The backend's name, for logs and `check`.
     const NAME: &'static str;
-    /// Starts a transaction that reads, then writes what it read.
-    const BEGIN_WRITE: &'static str;
+    /// Starts a transaction that reads, then writes what it read. Plain
+    /// `BEGIN` where the statements' own row locks serialize writers.
+    const BEGIN_WRITE: &'static str = "BEGIN";
     /// The boolean literals, spelled as the schema's partial indexes spell
     /// them, so that the planner can use those indexes.
-    const FALSE: &'static str;
-    const TRUE: &'static str;
+    const FALSE: &'static str = "FALSE";
+    const TRUE: &'static str = "TRUE";
     /// One row, one integer column `n`: 1 if sqlx's `_sqlx_migrations` table
     /// exists, else 0. Only reads.
     const COUNT_MIGRATIONS_TABLE: &'static str;
@@ -95,5 +96,7 @@ pub trait Dialect: Send + Sync + 'static {
 
 /// A connection of the dialect's driver.
 pub type Connection<D> = <<D as Dialect>::DB as Database>::Connection;
+/// The bound parameters of a statement of the dialect's driver.
+pub type Arguments<D> = <<D as Dialect>::DB as Database>::Arguments;
 /// A row as the dialect's driver returns it.
 pub type Row<D> = <<D as Dialect>::DB as Database>::Row;

@@ -38,10 +38,6 @@ impl Dialect for PgDialect {
     type Json = Json<serde_json::Value>;
 
     const NAME: &'static str = "postgres";
-    // The row locks of the statements themselves serialize writers.
-    const BEGIN_WRITE: &'static str = "BEGIN";
-    const FALSE: &'static str = "FALSE";
-    const TRUE: &'static str = "TRUE";
     // Resolved through the search path, as sqlx itself names the table.
     const COUNT_MIGRATIONS_TABLE: &'static str =
         "SELECT COUNT(to_regclass('_sqlx_migrations')) AS n";

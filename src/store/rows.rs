@@ -1,14 +1,16 @@
-//! The statements and row readers that more than one store operation uses:
-//! appending an audit event and enqueueing a job (alone or inside a
-//! transition), reading a request or a job, filtering requests.
+//! Reading rows into domain values, and the statements that more than one
+//! store operation runs: appending an audit event and enqueueing a job
+//! (alone, or inside a create or a transition), filtering requests.
+
+use std::time::Duration;
 
 use sqlx::{ColumnIndex, Executor, QueryBuilder, Row as _};
 
-use super::codec::{self, clean, clean_json, RawRequest};
-use super::dialect::{BindNullable, Connection, Dialect, Row, Value};
+use super::codec::{self, clean, clean_json};
+use super::dialect::{BindNullable, Dialect, Row, Value};
 use super::sql::SqlStore;
-use super::{Actor, Job, NewJob, RequestFilter, StoreError};
-use crate::domain::{AccessRequest, RequestId};
+use super::{Actor, AuditEvent, Job, MessageKind, MessageRef, NewJob, RequestFilter, StoreError};
+use crate::domain::{AccessRequest, AttributeKey, AttributeValue, Reason, RequestId, SlackUserId};
 
 /// A new audit event of a request.
 pub(super) struct NewAudit<'a> {
@@ -21,35 +23,50 @@ pub(super) struct NewAudit<'a> {
 
 impl<D: Dialect> SqlStore<D>
 where
-    for<'c> &'c mut Connection<D>: Executor<'c, Database = D::DB>,
     for<'n> &'n str: ColumnIndex<Row<D>>,
     String: Value<D::DB>,
     i64: Value<D::DB>,
     i32: Value<D::DB>,
 {
+    /// A request from [`codec::request_columns`].
     pub(super) fn read_request(row: &Row<D>) -> Result<AccessRequest, StoreError> {
-        RawRequest {
-            id: D::read_id(row.try_get("id")?)?,
-            requester: row.try_get("requester")?,
+        let id = D::read_id(row.try_get("id")?)?;
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("request {id}: {what}: {e}"))
+        };
+        let text = |column: &str| row.try_get::<String, _>(column);
+        let user = |what: &str, raw: String| SlackUserId::parse(&raw).map_err(|e| bad(what, &e));
+        let opt_user = |what: &str| -> Result<Option<SlackUserId>, StoreError> {
+            let raw: Option<String> = row.try_get(what)?;
+            raw.map(|r| user(what, r)).transpose()
+        };
+        let value = D::read_json("value", row.try_get("value")?)?;
+        let device = D::read_json("device", row.try_get("device")?)?;
+        let duration_secs: i64 = row.try_get("duration_secs")?;
+        Ok(AccessRequest {
+            id,
+            requester: user("requester", text("requester")?)?,
             requester_email: row.try_get("requester_email")?,
-            attribute: row.try_get("attribute")?,
-            value: D::read_json("value", row.try_get("value")?)?,
-            device: D::read_json("device", row.try_get("device")?)?,
-            duration_secs: row.try_get("duration_secs")?,
-            approver: row.try_get("approver")?,
-            reason: row.try_get("reason")?,
-            status: row.try_get("status")?,
+            attribute: AttributeKey::parse(&text("attribute")?)
+                .map_err(|e| bad("attribute", &e))?,
+            value: AttributeValue::from_json(&value).map_err(|e| bad("value", &e))?,
+            device: serde_json::from_value(device).map_err(|e| bad("device", &e))?,
+            duration: Duration::from_secs(
+                u64::try_from(duration_secs).map_err(|e| bad("duration", &e))?,
+            ),
+            approver: opt_user("approver")?,
+            reason: Reason::parse(&text("reason")?).map_err(|e| bad("reason", &e))?,
+            status: codec::parse_status(&text("status")?)?,
             created_at: D::read_time(row.try_get("created_at")?)?,
             updated_at: D::read_time(row.try_get("updated_at")?)?,
-            decided_by: row.try_get("decided_by")?,
+            decided_by: opt_user("decided_by")?,
             decided_at: D::read_opt_time(row.try_get("decided_at")?)?,
             expires_at: D::read_opt_time(row.try_get("expires_at")?)?,
             failure_reason: row.try_get("failure_reason")?,
-        }
-        .into_request()
+        })
     }
 
-    /// A claimed job, read from [`codec::job_columns`].
+    /// A claimed job from [`codec::job_columns`].
     pub(super) fn read_job(row: &Row<D>) -> Result<Job, StoreError> {
         let id: i64 = row.try_get("id")?;
         let request_id: Option<D::Id> = row.try_get("request_id")?;
@@ -69,8 +86,29 @@ where
         })
     }
 
-    pub(super) async fn insert_audit(
-        conn: &mut Connection<D>,
+    pub(super) fn read_message_ref(row: &Row<D>) -> Result<MessageRef, StoreError> {
+        let kind: String = row.try_get("kind")?;
+        Ok(MessageRef {
+            kind: MessageKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown message kind {kind:?}")))?,
+            channel: row.try_get("channel")?,
+            ts: row.try_get("ts")?,
+        })
+    }
+
+    pub(super) fn read_audit_event(id: RequestId, row: &Row<D>) -> Result<AuditEvent, StoreError> {
+        Ok(AuditEvent {
+            id: row.try_get("id")?,
+            request_id: id,
+            at: D::read_time(row.try_get("at")?)?,
+            actor: Actor::parse(&row.try_get::<String, _>("actor")?),
+            action: row.try_get("action")?,
+            detail: D::read_json("audit detail", row.try_get("detail")?)?,
+        })
+    }
+
+    pub(super) async fn insert_audit<'c>(
+        conn: impl Executor<'c, Database = D::DB>,
         event: NewAudit<'_>,
     ) -> Result<(), StoreError> {
         sqlx::query(
@@ -88,8 +126,8 @@ where
         Ok(())
     }
 
-    pub(super) async fn insert_job(
-        conn: &mut Connection<D>,
+    pub(super) async fn insert_job<'c>(
+        conn: impl Executor<'c, Database = D::DB>,
         job: &NewJob,
     ) -> Result<i64, StoreError> {
         let (payload, tag) = codec::job_payload(&job.kind)?;
@@ -115,12 +153,19 @@ where
     pub(super) fn filtered(select: &str, f: &RequestFilter) -> QueryBuilder<D::DB> {
         let mut qb = QueryBuilder::new(select);
         qb.push(" WHERE TRUE");
-        if let Some(u) = &f.requester {
-            qb.push(" AND requester = ")
-                .push_bind(u.as_str().to_owned());
-        }
-        if let Some(u) = &f.approver {
-            qb.push(" AND approver = ").push_bind(u.as_str().to_owned());
+        let texts = [
+            (
+                " AND requester = ",
+                f.requester.as_ref().map(|u| u.as_str()),
+            ),
+            (" AND approver = ", f.approver.as_ref().map(|u| u.as_str())),
+            (" AND node_id = ", f.node_id.as_ref().map(|n| n.as_str())),
+            (" AND attribute = ", f.attribute.as_deref()),
+        ];
+        for (condition, text) in texts {
+            if let Some(text) = text {
+                qb.push(condition).push_bind(text.to_owned());
+            }
         }
         if !f.statuses.is_empty() {
             qb.push(" AND status IN (");
@@ -129,12 +174,6 @@ where
                 list.push_bind(s.as_str().to_owned());
             }
             qb.push(")");
-        }
-        if let Some(n) = &f.node_id {
-            qb.push(" AND node_id = ").push_bind(n.as_str().to_owned());
-        }
-        if let Some(a) = &f.attribute {
-            qb.push(" AND attribute = ").push_bind(a.clone());
         }
         let times = [
             (" AND created_at >= ", f.created_since),

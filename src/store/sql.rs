@@ -9,17 +9,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
+use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, ColumnIndex, Executor, Pool, Row as _, SqlSafeStr, SqlStr};
 
 use super::codec::{self, clean, clean_opt, request_columns};
-use super::dialect::{BindNullable, Connection, Dialect, Row, Value};
+use super::dialect::{Arguments, BindNullable, Connection, Dialect, Row, Value};
 use super::rows::{missing_request, NewAudit};
 use super::{
-    Actor, AuditEvent, Job, JobStats, MessageKind, MessageRef, NewJob, RequestFilter, Store,
-    StoreError, Transition,
+    Actor, AuditEvent, Job, JobStats, MessageRef, NewJob, RequestFilter, Store, StoreError,
+    Transition,
 };
 use crate::domain::{AccessRequest, RequestId};
 
+/// The store on the dialect's database: [`super::postgres::PgStore`] or
+/// [`super::sqlite::SqliteStore`], built by their `connect`.
 pub struct SqlStore<D: Dialect> {
     pool: Pool<D::DB>,
     jobs: JobStatements,
@@ -67,8 +70,16 @@ impl<D: Dialect> SqlStore<D> {
             jobs: JobStatements::render::<D>(),
         }
     }
+
+    /// `sql`, whose one parameter is a request's ID.
+    fn by_request(sql: &'static str, id: RequestId) -> Query<'static, D::DB, Arguments<D>> {
+        sqlx::query(sql).bind(D::id(id))
+    }
 }
 
+// sqlx implements its executor, column-index and value traits for each
+// driver separately, so generic code names the ones it uses (both drivers
+// have them all); `rows.rs` names the same minus the executor.
 #[async_trait]
 impl<D: Dialect> Store for SqlStore<D>
 where
@@ -155,23 +166,21 @@ where
             action: "created",
             detail: &codec::created_detail(req),
         };
-        Self::insert_audit(&mut tx, created).await?;
+        Self::insert_audit(&mut *tx, created).await?;
         for job in jobs {
-            Self::insert_job(&mut tx, job).await?;
+            Self::insert_job(&mut *tx, job).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
     async fn get_request(&self, id: RequestId) -> Result<Option<AccessRequest>, StoreError> {
-        let row = sqlx::query(concat!(
+        let sql = concat!(
             "SELECT ",
             request_columns!(),
             " FROM requests WHERE id = $1"
-        ))
-        .bind(D::id(id))
-        .fetch_optional(&self.pool)
-        .await?;
+        );
+        let row = Self::by_request(sql, id).fetch_optional(&self.pool).await?;
         row.as_ref().map(Self::read_request).transpose()
     }
 
@@ -234,9 +243,9 @@ where
             action: t.to.as_str(),
             detail: &t.detail,
         };
-        Self::insert_audit(&mut tx, event).await?;
+        Self::insert_audit(&mut *tx, event).await?;
         for job in &t.jobs {
-            Self::insert_job(&mut tx, job).await?;
+            Self::insert_job(&mut *tx, job).await?;
         }
         tx.commit().await?;
         Ok(req)
@@ -258,24 +267,9 @@ where
     }
 
     async fn message_refs(&self, id: RequestId) -> Result<Vec<MessageRef>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kind, channel, ts FROM message_refs WHERE request_id = $1 ORDER BY kind",
-        )
-        .bind(D::id(id))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind")?;
-                Ok(MessageRef {
-                    kind: MessageKind::parse(&kind).ok_or_else(|| {
-                        StoreError::Corrupt(format!("unknown message kind {kind:?}"))
-                    })?,
-                    channel: row.try_get("channel")?,
-                    ts: row.try_get("ts")?,
-                })
-            })
-            .collect()
+        let sql = "SELECT kind, channel, ts FROM message_refs WHERE request_id = $1 ORDER BY kind";
+        let rows = Self::by_request(sql, id).fetch_all(&self.pool).await?;
+        rows.iter().map(Self::read_message_ref).collect()
     }
 
     async fn append_audit(
@@ -286,7 +280,6 @@ where
         action: &str,
         detail: Json,
     ) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
         let event = NewAudit {
             id,
             at,
@@ -294,35 +287,20 @@ where
             action,
             detail: &detail,
         };
-        Self::insert_audit(&mut conn, event).await
+        Self::insert_audit(&self.pool, event).await
     }
 
     async fn audit_events(&self, id: RequestId) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, at, actor, action, detail FROM audit_events \
-             WHERE request_id = $1 ORDER BY at, id",
-        )
-        .bind(D::id(id))
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = "SELECT id, at, actor, action, detail FROM audit_events \
+                   WHERE request_id = $1 ORDER BY at, id";
+        let rows = Self::by_request(sql, id).fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|row| {
-                let actor: String = row.try_get("actor")?;
-                Ok(AuditEvent {
-                    id: row.try_get("id")?,
-                    request_id: id,
-                    at: D::read_time(row.try_get("at")?)?,
-                    actor: Actor::parse(&actor),
-                    action: row.try_get("action")?,
-                    detail: D::read_json("audit detail", row.try_get("detail")?)?,
-                })
-            })
+            .map(|row| Self::read_audit_event(id, row))
             .collect()
     }
 
     async fn enqueue(&self, job: &NewJob) -> Result<i64, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        Self::insert_job(&mut conn, job).await
+        Self::insert_job(&self.pool, job).await
     }
 
     async fn claim_jobs(
