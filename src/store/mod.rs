@@ -10,9 +10,10 @@
 //! statement once, generic over a [`dialect::Dialect`] that says only what
 //! differs: [`postgres`] (native UUID, TIMESTAMPTZ and JSONB columns, row
 //! locks and `FOR UPDATE SKIP LOCKED`) and [`sqlite`] (TEXT IDs, INTEGER
-//! microseconds, JSON text, `BEGIN IMMEDIATE`). A new table or query goes
-//! in `sql.rs` (or `rows.rs` when several operations share it), binding
-//! times, request IDs and JSON through the dialect.
+//! microseconds, JSON text, `BEGIN IMMEDIATE`). A new store operation goes
+//! in `sql.rs`; a new table's row reader and shared statements in a module
+//! of its own like `requests.rs` and `jobs.rs`, binding times, request IDs
+//! and JSON through the dialect.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +27,9 @@ use crate::domain::{AccessRequest, NodeId, RequestId, RequestStatus, SlackUserId
 mod codec;
 pub mod connect;
 pub mod dialect;
+mod jobs;
 pub mod postgres;
-mod rows;
+mod requests;
 pub mod sql;
 pub mod sqlite;
 pub use connect::{connect, missing_sqlite_file};

@@ -1,8 +1,10 @@
 //! The one [`Store`] implementation, for both backends: every statement
-//! is written here (or in [`super::rows`]) once, with `$n` placeholders,
-//! and what differs between PostgreSQL and SQLite comes from the
-//! [`Dialect`]. Writes that read first (create, transition, claim) run in
-//! the dialect's write transaction.
+//! is written once, with `$n` placeholders, here or (when several
+//! operations share it, or it names a table's columns) in the table's
+//! module ([`super::requests`], [`super::jobs`]); what differs between
+//! PostgreSQL and SQLite comes from the [`Dialect`]. Writes that read
+//! first (create, transition, claim) run in the dialect's write
+//! transaction.
 
 use std::time::Duration;
 
@@ -10,11 +12,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 use sqlx::query::Query;
-use sqlx::{AssertSqlSafe, ColumnIndex, Executor, Pool, Row as _, SqlSafeStr, SqlStr};
+use sqlx::{ColumnIndex, Executor, Pool, Row as _};
 
 use super::codec::{self, clean, clean_opt, request_columns};
 use super::dialect::{Arguments, BindNullable, Connection, Dialect, Row, Value};
-use super::rows::{missing_request, NewAudit};
+use super::jobs::JobStatements;
+use super::requests::{missing_request, NewAudit};
 use super::{
     Actor, AuditEvent, Job, JobStats, MessageRef, NewJob, RequestFilter, Store, StoreError,
     Transition,
@@ -26,41 +29,6 @@ use crate::domain::{AccessRequest, RequestId};
 pub struct SqlStore<D: Dialect> {
     pool: Pool<D::DB>,
     jobs: JobStatements,
-}
-
-/// The job statements that spell boolean literals, rendered once for the
-/// dialect (`dead = 0` on SQLite, `dead = FALSE` on PostgreSQL: each as
-/// its partial indexes are written).
-struct JobStatements {
-    claim: SqlStr,
-    stats: SqlStr,
-}
-
-impl JobStatements {
-    fn render<D: Dialect>() -> Self {
-        let (no, yes) = (D::FALSE, D::TRUE);
-        // A request's notifications run one at a time, oldest first: they
-        // edit the same messages.
-        let due = format!(
-            "SELECT id FROM jobs WHERE dead = {no} AND run_at <= $1 \
-             AND (lease_until IS NULL OR lease_until <= $1) \
-             AND NOT (kind = 'notify' AND EXISTS (SELECT 1 FROM jobs other \
-             WHERE other.request_id = jobs.request_id AND other.kind = 'notify' \
-             AND other.id <> jobs.id AND other.dead = {no} AND (other.lease_until > $1 \
-             OR (other.id < jobs.id AND other.run_at <= $1)))) \
-             ORDER BY run_at, id LIMIT $2"
-        );
-        let lease = "leased_by = $3, lease_until = $4, attempts = attempts + 1";
-        let stats = format!(
-            "SELECT (SELECT COUNT(*) FROM jobs WHERE dead = {no} AND run_at <= $1) AS due, \
-             (SELECT COUNT(*) FROM jobs WHERE dead = {yes}) AS dead, \
-             (SELECT MIN(run_at) FROM jobs WHERE dead = {no} AND run_at <= $1) AS oldest_due"
-        );
-        Self {
-            claim: AssertSqlSafe(D::claim_jobs(&due, lease)).into_sql_str(),
-            stats: AssertSqlSafe(stats).into_sql_str(),
-        }
-    }
 }
 
 impl<D: Dialect> SqlStore<D> {
@@ -79,7 +47,7 @@ impl<D: Dialect> SqlStore<D> {
 
 // sqlx implements its executor, column-index and value traits for each
 // driver separately, so generic code names the ones it uses (both drivers
-// have them all); `rows.rs` names the same minus the executor.
+// have them all); the table modules name the same minus the executor.
 #[async_trait]
 impl<D: Dialect> Store for SqlStore<D>
 where
@@ -227,8 +195,7 @@ where
         let Some(row) = updated else {
             // Sees the winner's committed status (PostgreSQL: read
             // committed; SQLite: the write lock is held).
-            let current = sqlx::query("SELECT status FROM requests WHERE id = $1")
-                .bind(D::id(t.id))
+            let current = Self::by_request("SELECT status FROM requests WHERE id = $1", t.id)
                 .fetch_optional(&mut *tx)
                 .await?
                 .map(|row| row.try_get::<String, _>("status"))

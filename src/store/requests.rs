@@ -1,15 +1,16 @@
-//! Reading rows into domain values, and the statements that more than one
-//! store operation runs: appending an audit event and enqueueing a job
-//! (alone, or inside a create or a transition), filtering requests.
+//! A request's rows (the request, its audit trail, its message refs) read
+//! into domain values, and the statements that more than one store
+//! operation runs: appending an audit event (alone, or inside a create or
+//! a transition) and filtering requests.
 
 use std::time::Duration;
 
 use sqlx::{ColumnIndex, Executor, QueryBuilder, Row as _};
 
 use super::codec::{self, clean, clean_json};
-use super::dialect::{BindNullable, Dialect, Row, Value};
+use super::dialect::{Dialect, Row, Value};
 use super::sql::SqlStore;
-use super::{Actor, AuditEvent, Job, MessageKind, MessageRef, NewJob, RequestFilter, StoreError};
+use super::{Actor, AuditEvent, MessageKind, MessageRef, RequestFilter, StoreError};
 use crate::domain::{AccessRequest, AttributeKey, AttributeValue, Reason, RequestId, SlackUserId};
 
 /// A new audit event of a request.
@@ -26,7 +27,6 @@ where
     for<'n> &'n str: ColumnIndex<Row<D>>,
     String: Value<D::DB>,
     i64: Value<D::DB>,
-    i32: Value<D::DB>,
 {
     /// A request from [`codec::request_columns`].
     pub(super) fn read_request(row: &Row<D>) -> Result<AccessRequest, StoreError> {
@@ -63,26 +63,6 @@ where
             decided_at: D::read_opt_time(row.try_get("decided_at")?)?,
             expires_at: D::read_opt_time(row.try_get("expires_at")?)?,
             failure_reason: row.try_get("failure_reason")?,
-        })
-    }
-
-    /// A claimed job from [`codec::job_columns`].
-    pub(super) fn read_job(row: &Row<D>) -> Result<Job, StoreError> {
-        let id: i64 = row.try_get("id")?;
-        let request_id: Option<D::Id> = row.try_get("request_id")?;
-        let lease_until: Option<D::Time> = row.try_get("lease_until")?;
-        let payload = D::read_json("job payload", row.try_get("payload")?)?;
-        Ok(Job {
-            id,
-            request_id: request_id.map(D::read_id).transpose()?,
-            kind: codec::parse_job_kind(id, payload)?,
-            run_at: D::read_time(row.try_get("run_at")?)?,
-            attempts: row.try_get("attempts")?,
-            last_error: row.try_get("last_error")?,
-            lease_until: D::read_time(
-                lease_until
-                    .ok_or_else(|| StoreError::Corrupt(format!("claimed job {id} has no lease")))?,
-            )?,
         })
     }
 
@@ -124,28 +104,6 @@ where
         .await
         .map_err(missing_request(event.id))?;
         Ok(())
-    }
-
-    pub(super) async fn insert_job<'c>(
-        conn: impl Executor<'c, Database = D::DB>,
-        job: &NewJob,
-    ) -> Result<i64, StoreError> {
-        let (payload, tag) = codec::job_payload(&job.kind)?;
-        let inserted = sqlx::query(
-            "INSERT INTO jobs (request_id, kind, payload, run_at) VALUES ($1, $2, $3, $4) \
-             RETURNING id",
-        )
-        .bind_nullable(job.request_id.map(D::id))
-        .bind(tag)
-        .bind(D::json(payload))
-        .bind(D::time(job.run_at))
-        .fetch_one(conn)
-        .await;
-        match (inserted, job.request_id) {
-            (Ok(row), _) => Ok(row.try_get("id")?),
-            (Err(e), Some(id)) => Err(missing_request(id)(e)),
-            (Err(e), None) => Err(e.into()),
-        }
     }
 
     /// `select` (a `SELECT … FROM requests`) narrowed to the requests the
