@@ -212,7 +212,7 @@ pub async fn audit(
         return ExitCode::from(1);
     };
     let url = config.database.url.expose_secret();
-    if let Some(file) = crate::audit::missing_sqlite_file(url) {
+    if let Some(file) = crate::store::missing_sqlite_file(url) {
         eprintln!(
             "accessbot: no database at {} (from DATABASE_URL or database.url); nothing to export",
             file.display()

@@ -6,9 +6,6 @@
 mod args;
 mod render;
 
-use std::path::PathBuf;
-use std::str::FromStr;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 
@@ -181,22 +178,6 @@ pub async fn collect(
     })
 }
 
-/// The file a `sqlite:` URL names, when that file does not exist. Opening
-/// it would create an empty database; an export should say the URL is
-/// wrong instead. `None` for other URLs, in-memory databases and files
-/// that exist.
-pub fn missing_sqlite_file(url: &str) -> Option<PathBuf> {
-    if !url.to_ascii_lowercase().starts_with("sqlite:")
-        || url.contains(":memory:")
-        || url.contains("mode=memory")
-    {
-        return None;
-    }
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
-    let path = options.get_filename();
-    (!path.exists()).then(|| path.to_path_buf())
-}
-
 /// Machine formats: RFC 3339 in UTC with the stored (microsecond)
 /// precision, always the same width.
 pub(crate) fn machine_time(t: &DateTime<Utc>) -> String {
@@ -217,26 +198,6 @@ fn optional_timestamp<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_missing_sqlite_file_is_reported() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path();
-        let missing = dir.join("nope.db");
-        assert_eq!(
-            missing_sqlite_file(&format!("sqlite://{}", missing.display())),
-            Some(missing.clone())
-        );
-        assert!(!missing.exists(), "checking must not create the file");
-        let present = dir.join("here.db");
-        std::fs::write(&present, b"").unwrap();
-        assert_eq!(
-            missing_sqlite_file(&format!("sqlite://{}", present.display())),
-            None
-        );
-        assert_eq!(missing_sqlite_file("sqlite::memory:"), None);
-        assert_eq!(missing_sqlite_file("postgres://db/accessbot"), None);
-    }
 
     #[test]
     fn machine_times_have_a_fixed_width() {

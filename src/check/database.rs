@@ -3,14 +3,13 @@
 //! migrations are left for `accessbot migrate`.
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
 use super::Check;
 use crate::config::{redact_url, Config};
+use crate::store::missing_sqlite_file;
 
 const DATABASE: &str = "database";
 const MIGRATIONS: &str = "database migrations";
@@ -90,35 +89,4 @@ fn not_checked() -> Check {
 
 async fn within<T>(fut: impl Future<Output = T>) -> Result<T, ()> {
     tokio::time::timeout(DB_TIMEOUT, fut).await.map_err(|_| ())
-}
-
-/// The file a SQLite URL names, when it does not exist (connecting would
-/// create it). `None` for other URLs and in-memory databases.
-fn missing_sqlite_file(url: &str) -> Option<PathBuf> {
-    if !url.to_ascii_lowercase().starts_with("sqlite:")
-        || url.contains(":memory:")
-        || url.contains("mode=memory")
-    {
-        return None;
-    }
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
-    let path = options.get_filename();
-    (!path.exists()).then(|| path.to_path_buf())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_sqlite_file_is_noticed_and_other_urls_are_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("absent.db");
-        let url = format!("sqlite://{}", path.display());
-        assert_eq!(missing_sqlite_file(&url), Some(path.clone()));
-        std::fs::write(&path, b"").unwrap();
-        assert_eq!(missing_sqlite_file(&url), None);
-        assert_eq!(missing_sqlite_file("sqlite::memory:"), None);
-        assert_eq!(missing_sqlite_file("postgres://u@localhost/db"), None);
-    }
 }

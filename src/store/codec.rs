@@ -1,21 +1,18 @@
-//! Conversions between domain values and what both backends store, shared
-//! so that SQLite and PostgreSQL cannot drift apart. Everything read back is
-//! validated again through the domain types: a bad row is
-//! [`StoreError::Corrupt`], never a panic.
+//! Conversions between domain values and what the store writes, the same
+//! for both backends (the [`super::dialect::Dialect`] then encodes times,
+//! IDs and JSON its own way). Everything read back is validated again
+//! through the domain types: a bad row is [`StoreError::Corrupt`], never a
+//! panic.
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Encode, QueryBuilder, Type};
 
-use super::{JobKind, RequestFilter, StoreError, Transition};
-use crate::domain::{
-    AccessRequest, AttributeKey, AttributeValue, DeviceSnapshot, InvalidTransition, Reason,
-    RequestId, RequestStatus, SlackUserId,
-};
+use super::{JobKind, StoreError, Transition};
+use crate::domain::{AccessRequest, DeviceSnapshot, InvalidTransition, RequestStatus};
 
-/// The `requests` columns, in the order [`RawRequest`] is read.
+/// The `requests` columns that make an [`AccessRequest`].
 macro_rules! request_columns {
     () => {
         "id, requester, requester_email, attribute, value, device, duration_secs, approver, \
@@ -69,20 +66,6 @@ pub(super) fn duration_secs(d: Duration) -> Result<i64, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("duration {d:?} is too long to store")))
 }
 
-/// SQLite's time representation: microseconds since the Unix epoch.
-pub(super) fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-pub(super) fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(v)
-        .ok_or_else(|| StoreError::Corrupt(format!("time {v} µs is out of range")))
-}
-
-pub(super) fn opt_from_micros(v: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
-    v.map(from_micros).transpose()
-}
-
 pub(super) fn parse_status(raw: &str) -> Result<RequestStatus, StoreError> {
     RequestStatus::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("unknown status {raw:?}")))
 }
@@ -109,10 +92,6 @@ pub(super) fn job_payload(kind: &JobKind) -> Result<(serde_json::Value, String),
 
 pub(super) fn parse_job_kind(id: i64, v: serde_json::Value) -> Result<JobKind, StoreError> {
     serde_json::from_value(v).map_err(|e| StoreError::Corrupt(format!("job {id} payload: {e}")))
-}
-
-pub(super) fn parse_json(what: &str, raw: &str) -> Result<serde_json::Value, StoreError> {
-    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
 /// A new request starts `pending`, or `approved` for a self-approval; any
@@ -157,124 +136,6 @@ pub(super) fn lease_until(
         .ok_or_else(|| StoreError::Corrupt(format!("lease {lease:?} is too long")))
 }
 
-/// A `requests` row as read, times already converted by the backend.
-pub(super) struct RawRequest {
-    pub id: RequestId,
-    pub requester: String,
-    pub requester_email: Option<String>,
-    pub attribute: String,
-    pub value: serde_json::Value,
-    pub device: serde_json::Value,
-    pub duration_secs: i64,
-    pub approver: Option<String>,
-    pub reason: String,
-    pub status: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub decided_by: Option<String>,
-    pub decided_at: Option<DateTime<Utc>>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub failure_reason: Option<String>,
-}
-
-impl RawRequest {
-    pub fn into_request(self) -> Result<AccessRequest, StoreError> {
-        let id = self.id;
-        let bad = |what: &str, e: &dyn std::fmt::Display| {
-            StoreError::Corrupt(format!("request {id}: {what}: {e}"))
-        };
-        let user = |what: &str, raw: &str| SlackUserId::parse(raw).map_err(|e| bad(what, &e));
-        let opt_user = |what: &str, raw: Option<String>| {
-            raw.map(|r| SlackUserId::parse(&r).map_err(|e| bad(what, &e)))
-                .transpose()
-        };
-        Ok(AccessRequest {
-            id,
-            requester: user("requester", &self.requester)?,
-            requester_email: self.requester_email,
-            attribute: AttributeKey::parse(&self.attribute).map_err(|e| bad("attribute", &e))?,
-            value: AttributeValue::from_json(&self.value).map_err(|e| bad("value", &e))?,
-            device: serde_json::from_value(self.device).map_err(|e| bad("device", &e))?,
-            duration: Duration::from_secs(
-                u64::try_from(self.duration_secs).map_err(|e| bad("duration", &e))?,
-            ),
-            approver: opt_user("approver", self.approver)?,
-            reason: Reason::parse(&self.reason).map_err(|e| bad("reason", &e))?,
-            status: parse_status(&self.status)?,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            decided_by: opt_user("decided_by", self.decided_by)?,
-            decided_at: self.decided_at,
-            expires_at: self.expires_at,
-            failure_reason: self.failure_reason,
-        })
-    }
-}
-
-/// Appends `WHERE …` for a [`RequestFilter`], the order and the limit to a
-/// `SELECT … FROM requests`. `time` converts a bound time to the backend's
-/// representation.
-pub(super) fn push_request_filter<DB, T>(
-    qb: &mut QueryBuilder<DB>,
-    f: &RequestFilter,
-    time: impl Fn(DateTime<Utc>) -> T,
-) where
-    DB: Database,
-    T: for<'t> Encode<'t, DB> + Type<DB>,
-    String: for<'t> Encode<'t, DB> + Type<DB>,
-    i64: for<'t> Encode<'t, DB> + Type<DB>,
-{
-    push_request_where(qb, f, time);
-    qb.push(" ORDER BY created_at DESC, id DESC");
-    if let Some(limit) = f.limit {
-        qb.push(" LIMIT ").push_bind(i64::from(limit));
-    }
-}
-
-/// Appends just the `WHERE …` of a [`RequestFilter`] (its limit ignored).
-pub(super) fn push_request_where<DB, T>(
-    qb: &mut QueryBuilder<DB>,
-    f: &RequestFilter,
-    time: impl Fn(DateTime<Utc>) -> T,
-) where
-    DB: Database,
-    T: for<'t> Encode<'t, DB> + Type<DB>,
-    String: for<'t> Encode<'t, DB> + Type<DB>,
-    i64: for<'t> Encode<'t, DB> + Type<DB>,
-{
-    qb.push(" WHERE TRUE");
-    if let Some(u) = &f.requester {
-        qb.push(" AND requester = ")
-            .push_bind(u.as_str().to_owned());
-    }
-    if let Some(u) = &f.approver {
-        qb.push(" AND approver = ").push_bind(u.as_str().to_owned());
-    }
-    if !f.statuses.is_empty() {
-        qb.push(" AND status IN (");
-        let mut list = qb.separated(", ");
-        for s in &f.statuses {
-            list.push_bind(s.as_str().to_owned());
-        }
-        qb.push(")");
-    }
-    if let Some(n) = &f.node_id {
-        qb.push(" AND node_id = ").push_bind(n.as_str().to_owned());
-    }
-    if let Some(a) = &f.attribute {
-        qb.push(" AND attribute = ").push_bind(a.clone());
-    }
-    if let Some(t) = f.created_since {
-        qb.push(" AND created_at >= ").push_bind(time(t));
-    }
-    if let Some(t) = f.created_before {
-        qb.push(" AND created_at <= ").push_bind(time(t));
-    }
-    if let Some(t) = f.expires_before {
-        qb.push(" AND expires_at <= ").push_bind(time(t));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,13 +148,6 @@ mod tests {
             serde_json::json!({"a\u{FFFD}": ["x\u{FFFD}y", 1, null, {"k": "\u{FFFD}"}]})
         );
         assert!(matches!(clean("plain"), Cow::Borrowed("plain")));
-    }
-
-    #[test]
-    fn micros_round_trip_and_reject_out_of_range() {
-        let t = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
-        assert_eq!(from_micros(micros(t)).unwrap(), t);
-        assert!(matches!(from_micros(i64::MAX), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

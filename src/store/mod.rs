@@ -5,6 +5,15 @@
 //! and tests control time. Both backends keep times to the microsecond
 //! (finer parts are dropped), durations to the second, and replace NUL
 //! characters in stored text with U+FFFD (PostgreSQL cannot store NUL).
+//!
+//! One implementation serves both backends: [`sql::SqlStore`] writes each
+//! statement once, generic over a [`dialect::Dialect`] that says only what
+//! differs: [`postgres`] (native UUID, TIMESTAMPTZ and JSONB columns, row
+//! locks and `FOR UPDATE SKIP LOCKED`) and [`sqlite`] (TEXT IDs, INTEGER
+//! microseconds, JSON text, `BEGIN IMMEDIATE`). A new store operation goes
+//! in `sql.rs`; a new table's row reader and shared statements in a module
+//! of its own like `requests.rs` and `jobs.rs`, binding times, request IDs
+//! and JSON through the dialect.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,9 +26,13 @@ use crate::domain::{AccessRequest, NodeId, RequestId, RequestStatus, SlackUserId
 
 mod codec;
 pub mod connect;
+pub mod dialect;
+mod jobs;
 pub mod postgres;
+mod requests;
+pub mod sql;
 pub mod sqlite;
-pub use connect::connect;
+pub use connect::{connect, missing_sqlite_file};
 
 /// Who caused an event: a Slack user, or accessbot itself (worker, timeouts).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -352,12 +365,3 @@ pub struct JobStats {
 }
 
 pub type DynStore = Arc<dyn Store>;
-
-/// The up-migrations of `migrator` whose versions are not in `applied`.
-fn unapplied(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> Vec<String> {
-    migrator
-        .iter()
-        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
-        .map(|m| format!("{}/{}", m.version, m.description))
-        .collect()
-}

@@ -1,0 +1,95 @@
+//! The job queue's statements and rows: enqueueing (alone, or inside a
+//! create or a transition), claiming, and reading a claimed job.
+
+use sqlx::{AssertSqlSafe, ColumnIndex, Executor, Row as _, SqlSafeStr, SqlStr};
+
+use super::codec;
+use super::dialect::{BindNullable, Dialect, Row, Value};
+use super::requests::missing_request;
+use super::sql::SqlStore;
+use super::{Job, NewJob, StoreError};
+
+/// The job statements that spell boolean literals, rendered once for the
+/// dialect (`dead = 0` on SQLite, `dead = FALSE` on PostgreSQL: each as
+/// its partial indexes are written).
+pub(super) struct JobStatements {
+    pub claim: SqlStr,
+    pub stats: SqlStr,
+}
+
+impl JobStatements {
+    pub fn render<D: Dialect>() -> Self {
+        let (no, yes) = (D::FALSE, D::TRUE);
+        // A request's notifications run one at a time, oldest first: they
+        // edit the same messages.
+        let due = format!(
+            "SELECT id FROM jobs WHERE dead = {no} AND run_at <= $1 \
+             AND (lease_until IS NULL OR lease_until <= $1) \
+             AND NOT (kind = 'notify' AND EXISTS (SELECT 1 FROM jobs other \
+             WHERE other.request_id = jobs.request_id AND other.kind = 'notify' \
+             AND other.id <> jobs.id AND other.dead = {no} AND (other.lease_until > $1 \
+             OR (other.id < jobs.id AND other.run_at <= $1)))) \
+             ORDER BY run_at, id LIMIT $2"
+        );
+        let lease = "leased_by = $3, lease_until = $4, attempts = attempts + 1";
+        let stats = format!(
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE dead = {no} AND run_at <= $1) AS due, \
+             (SELECT COUNT(*) FROM jobs WHERE dead = {yes}) AS dead, \
+             (SELECT MIN(run_at) FROM jobs WHERE dead = {no} AND run_at <= $1) AS oldest_due"
+        );
+        Self {
+            claim: AssertSqlSafe(D::claim_jobs(&due, lease)).into_sql_str(),
+            stats: AssertSqlSafe(stats).into_sql_str(),
+        }
+    }
+}
+
+impl<D: Dialect> SqlStore<D>
+where
+    for<'n> &'n str: ColumnIndex<Row<D>>,
+    String: Value<D::DB>,
+    i64: Value<D::DB>,
+    i32: Value<D::DB>,
+{
+    /// A claimed job from [`codec::job_columns`].
+    pub(super) fn read_job(row: &Row<D>) -> Result<Job, StoreError> {
+        let id: i64 = row.try_get("id")?;
+        let request_id: Option<D::Id> = row.try_get("request_id")?;
+        let lease_until: Option<D::Time> = row.try_get("lease_until")?;
+        let payload = D::read_json("job payload", row.try_get("payload")?)?;
+        Ok(Job {
+            id,
+            request_id: request_id.map(D::read_id).transpose()?,
+            kind: codec::parse_job_kind(id, payload)?,
+            run_at: D::read_time(row.try_get("run_at")?)?,
+            attempts: row.try_get("attempts")?,
+            last_error: row.try_get("last_error")?,
+            lease_until: D::read_time(
+                lease_until
+                    .ok_or_else(|| StoreError::Corrupt(format!("claimed job {id} has no lease")))?,
+            )?,
+        })
+    }
+
+    pub(super) async fn insert_job<'c>(
+        conn: impl Executor<'c, Database = D::DB>,
+        job: &NewJob,
+    ) -> Result<i64, StoreError> {
+        let (payload, tag) = codec::job_payload(&job.kind)?;
+        let inserted = sqlx::query(
+            "INSERT INTO jobs (request_id, kind, payload, run_at) VALUES ($1, $2, $3, $4) \
+             RETURNING id",
+        )
+        .bind_nullable(job.request_id.map(D::id))
+        .bind(tag)
+        .bind(D::json(payload))
+        .bind(D::time(job.run_at))
+        .fetch_one(conn)
+        .await;
+        match (inserted, job.request_id) {
+            (Ok(row), _) => Ok(row.try_get("id")?),
+            (Err(e), Some(id)) => Err(missing_request(id)(e)),
+            (Err(e), None) => Err(e.into()),
+        }
+    }
+}
