@@ -38,11 +38,16 @@ struct History {
 }
 
 impl History {
+    /// The app a history is built in: its clock starts ten days back.
+    fn app(backend: Backend) -> AppOptions {
+        AppOptions::new(backend).clock_behind(chrono::Duration::days(10))
+    }
+
     /// Runs three requests to their end in `app`, then stops it.
     async fn build(app: TestApp) -> History {
-        let start = app.clock.now();
+        // The app's clock starts ten days back (see `History::app`).
+        let start = app.clock.now() + chrono::Duration::days(10);
 
-        app.clock.set(start - chrono::Duration::days(10));
         let expired = app
             .request(
                 ALICE,
@@ -185,7 +190,7 @@ fn time(v: &Value) -> DateTime<Utc> {
 }
 
 async fn json_carries_the_whole_trail(backend: Backend) {
-    let h = History::build(spawn_app!(AppOptions::new(backend))).await;
+    let h = History::build(spawn_app!(History::app(backend))).await;
     let doc = h.json(&[]).await;
     assert_eq!(doc["version"], 1);
     assert_eq!(doc["since"], Value::Null);
@@ -282,7 +287,7 @@ async fn json_carries_the_whole_trail_on_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_has_a_header_and_one_row_per_request() {
-    let h = History::build(spawn_app!(AppOptions::new(Backend::Sqlite))).await;
+    let h = History::build(spawn_app!(History::app(Backend::Sqlite))).await;
     let text = h.export(&["--format", "csv"]).await;
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let header: Vec<String> = reader
@@ -336,7 +341,7 @@ async fn csv_has_a_header_and_one_row_per_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn table_lists_each_request_on_one_line() {
-    let h = History::build(spawn_app!(AppOptions::new(Backend::Sqlite))).await;
+    let h = History::build(spawn_app!(History::app(Backend::Sqlite))).await;
     // Table is the default format.
     let text = h.export(&[]).await;
     let lines: Vec<&str> = text.lines().collect();
@@ -376,7 +381,7 @@ async fn table_lists_each_request_on_one_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_since_filter() {
-    let h = History::build(spawn_app!(AppOptions::new(Backend::Sqlite))).await;
+    let h = History::build(spawn_app!(History::app(Backend::Sqlite))).await;
     assert_eq!(h.ids(&["--status", "denied"]).await, [id(&h.denied)]);
     assert_eq!(
         h.ids(&["--status", "cancelled,denied"]).await,

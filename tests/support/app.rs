@@ -100,6 +100,10 @@ pub struct AppOptions {
     pub worker: bool,
     /// Receive Slack's payloads over (fake) Socket Mode instead of HTTP.
     pub socket_mode: bool,
+    /// How far in the past the app's clock starts (default: now). Moving a
+    /// running app's clock backwards races the worker's sweeps, which may
+    /// have read the time just before; start in the past instead.
+    pub clock_behind: chrono::Duration,
 }
 
 impl AppOptions {
@@ -110,7 +114,14 @@ impl AppOptions {
             requests: "pending_timeout = \"24h\"\nremind_after = \"1h\"".into(),
             worker: true,
             socket_mode: false,
+            clock_behind: chrono::Duration::zero(),
         }
+    }
+
+    /// Start the clock `by` before the real time.
+    pub fn clock_behind(mut self, by: chrono::Duration) -> Self {
+        self.clock_behind = by;
+        self
     }
 
     pub fn socket_mode(mut self, on: bool) -> Self {
@@ -138,7 +149,7 @@ impl AppOptions {
     /// Tests use [`spawn_app!`], which skips the test then.
     pub async fn spawn(self) -> Option<TestApp> {
         let db = Arc::new(TestDb::new(self.backend).await?);
-        let clock = ManualClock::new(Utc::now().trunc_subsecs(3));
+        let clock = ManualClock::new((Utc::now() - self.clock_behind).trunc_subsecs(3));
         let slack = FakeSlack::start().await;
         let socket = match self.socket_mode {
             true => Some(FakeSocketMode::start(&slack).await),
