@@ -58,6 +58,8 @@ impl Application {
             tailscale,
             devices,
             wake: tokio::sync::Notify::new(),
+            instance: crate::state::instance_id(),
+            pairs: Default::default(),
         });
         Ok(Self { listener, state })
     }

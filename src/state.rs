@@ -1,11 +1,13 @@
 //! What every handler and the worker share.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
 use crate::clock::DynClock;
 use crate::config::Config;
+use crate::domain::access::Pair;
 use crate::metrics::Metrics;
 use crate::slack::api::SlackApi;
 use crate::slack::people::People;
@@ -27,6 +29,21 @@ pub struct Inner {
     /// Wakes the worker when a job was enqueued, so work starts at once
     /// instead of at the next poll.
     pub wake: Notify,
+    /// This process among the replicas (host, pid, random): holds job
+    /// leases and attribute locks.
+    pub instance: String,
+    /// This process's queue for each (device, attribute) pair it converges.
+    pub pairs: PairLocks,
+}
+
+/// A name for this process that no other replica (or restart) shares.
+pub fn instance_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "accessbot".into());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 impl AppState {
@@ -48,5 +65,22 @@ impl std::ops::Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
+    }
+}
+
+/// Per-process mutexes of pairs, so that this process's own converges of a
+/// pair queue here instead of polling the database lease.
+#[derive(Default)]
+pub struct PairLocks(Mutex<HashMap<Pair, Arc<tokio::sync::Mutex<()>>>>);
+
+impl PairLocks {
+    pub async fn lock(&self, pair: &Pair) -> tokio::sync::OwnedMutexGuard<()> {
+        let mutex = {
+            let mut map = self.0.lock().expect("pair locks");
+            // Forget pairs nobody holds or waits for, so the map stays small.
+            map.retain(|_, m| Arc::strong_count(m) > 1);
+            map.entry(pair.clone()).or_default().clone()
+        };
+        mutex.lock_owned().await
     }
 }

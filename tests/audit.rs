@@ -249,6 +249,7 @@ async fn json_carries_the_whole_trail(backend: Backend) {
         [
             ("created", ALICE),
             ("approved", BOB),
+            ("attribute_set", "system"),
             ("active", "system"),
             ("expired", "system"),
         ]

@@ -13,8 +13,8 @@ use accessbot::domain::{
     RequestStatus, SlackUserId,
 };
 use accessbot::store::{
-    Actor, DynStore, JobKind, JobStats, MessageKind, MessageRef, NewJob, RequestFilter, StoreError,
-    Transition,
+    Actor, DynStore, JobKind, JobStats, MessageKind, MessageRef, NewJob, NotifyEvent,
+    RequestFilter, StoreError, Transition,
 };
 use chrono::{DateTime, Utc};
 use support::db::{Backend, TestDb};
@@ -55,6 +55,7 @@ fn request(requester: &str, node: &str, attribute: &str, created: DateTime<Utc>)
         created_at: created,
         updated_at: created,
         decided_by: None,
+        decided_by_email: None,
         decided_at: None,
         expires_at: None,
         failure_reason: None,
@@ -65,14 +66,8 @@ fn pending(created: DateTime<Utc>) -> AccessRequest {
     request("UREQUESTER1", "nNODE1", "custom:prodAccess", created)
 }
 
-fn notify(id: RequestId, event: &str, run_at: DateTime<Utc>) -> NewJob {
-    NewJob::now(
-        id,
-        JobKind::Notify {
-            event: event.into(),
-        },
-        run_at,
-    )
+fn notify(id: RequestId, event: NotifyEvent, run_at: DateTime<Utc>) -> NewJob {
+    NewJob::now(id, JobKind::Notify { event }, run_at)
 }
 
 /// Every due job (far in the future), leased to a throwaway worker.
@@ -107,7 +102,7 @@ async fn every_field_round_trips(db: &TestDb) {
     full.decided_at = Some(at(1));
     full.expires_at = Some(at(7 * 24 * 3600 + 1));
     full.failure_reason = Some("not yet".into());
-    store.create_request(&full, &[]).await.unwrap();
+    store.create_request(&full, None, &[]).await.unwrap();
     assert_eq!(
         store.get_request(full.id).await.unwrap(),
         Some(full.clone())
@@ -116,7 +111,7 @@ async fn every_field_round_trips(db: &TestDb) {
     let mut sparse = pending(at(2));
     sparse.value = AttributeValue::string("v1.2_beta").unwrap();
     sparse.approver = None;
-    store.create_request(&sparse, &[]).await.unwrap();
+    store.create_request(&sparse, None, &[]).await.unwrap();
     assert_eq!(
         store.get_request(sparse.id).await.unwrap(),
         Some(sparse.clone())
@@ -124,7 +119,7 @@ async fn every_field_round_trips(db: &TestDb) {
 
     let mut negative = pending(at(3));
     negative.value = AttributeValue::int(-((1 << 53) - 1)).unwrap();
-    store.create_request(&negative, &[]).await.unwrap();
+    store.create_request(&negative, None, &[]).await.unwrap();
     let got = store.get_request(negative.id).await.unwrap().unwrap();
     assert_eq!(got.value, negative.value);
 
@@ -135,10 +130,10 @@ async fn creating_records_the_event_and_jobs_atomically(db: &TestDb) {
     let store = db.store(4).await;
     let req = pending(at(0));
     let jobs = [
-        notify(req.id, "requested", at(0)),
-        notify(req.id, "reminder", at(600)),
+        notify(req.id, NotifyEvent::Requested, at(0)),
+        notify(req.id, NotifyEvent::Reminder, at(600)),
     ];
-    store.create_request(&req, &jobs).await.unwrap();
+    store.create_request(&req, None, &jobs).await.unwrap();
 
     let events = store.audit_events(req.id).await.unwrap();
     assert_eq!(events.len(), 1);
@@ -155,7 +150,11 @@ async fn creating_records_the_event_and_jobs_atomically(db: &TestDb) {
     let mut again = pending(at(5));
     again.id = req.id;
     let err = store
-        .create_request(&again, &[notify(req.id, "requested", at(5))])
+        .create_request(
+            &again,
+            None,
+            &[notify(req.id, NotifyEvent::Requested, at(5))],
+        )
         .await
         .unwrap_err();
     assert!(
@@ -173,7 +172,11 @@ async fn creating_records_the_event_and_jobs_atomically(db: &TestDb) {
     // A job for an unknown request rolls the whole creation back.
     let orphan = pending(at(6));
     let err = store
-        .create_request(&orphan, &[notify(RequestId::new(), "requested", at(6))])
+        .create_request(
+            &orphan,
+            None,
+            &[notify(RequestId::new(), NotifyEvent::Requested, at(6))],
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
@@ -182,7 +185,7 @@ async fn creating_records_the_event_and_jobs_atomically(db: &TestDb) {
     // Only pending, or approved for a self-approval, can be created.
     let mut active = pending(at(7));
     active.status = Active;
-    let err = store.create_request(&active, &[]).await.unwrap_err();
+    let err = store.create_request(&active, None, &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::InvalidTransition(_)), "{err:?}");
     assert_eq!(store.get_request(active.id).await.unwrap(), None);
 }
@@ -198,7 +201,7 @@ async fn listing_applies_every_filter(db: &TestDb) {
     // Same creation time as d: the ID breaks the tie (newest ID first).
     let e = request("UBOB", "nNODE1", "custom:prod", at(30));
     for r in [&a, &b, &c, &d, &e] {
-        store.create_request(r, &[]).await.unwrap();
+        store.create_request(r, None, &[]).await.unwrap();
     }
     // b and a become active with different expiries; c is denied.
     for (r, expires) in [(&a, at(100)), (&b, at(200))] {
@@ -391,9 +394,9 @@ async fn listing_applies_every_filter(db: &TestDb) {
 async fn audit_events_come_oldest_first(db: &TestDb) {
     let store = db.store(4).await;
     let req = pending(at(0));
-    store.create_request(&req, &[]).await.unwrap();
+    store.create_request(&req, None, &[]).await.unwrap();
     let other = pending(at(0));
-    store.create_request(&other, &[]).await.unwrap();
+    store.create_request(&other, None, &[]).await.unwrap();
     let approver = Actor::User(user("UAPPROVER1"));
     // Appended out of time order; two share a time (insertion order decides).
     store
@@ -471,7 +474,7 @@ async fn audit_events_come_oldest_first(db: &TestDb) {
 async fn message_refs_are_one_per_kind(db: &TestDb) {
     let store = db.store(4).await;
     let req = pending(at(0));
-    store.create_request(&req, &[]).await.unwrap();
+    store.create_request(&req, None, &[]).await.unwrap();
     assert!(store.message_refs(req.id).await.unwrap().is_empty());
     let dm = |ts: &str| MessageRef {
         kind: MessageKind::ApproverDm,
@@ -509,17 +512,17 @@ async fn message_refs_are_one_per_kind(db: &TestDb) {
 async fn jobs_are_leased_retried_and_completed(db: &TestDb) {
     let store = db.store(4).await;
     let req = pending(at(0));
-    store.create_request(&req, &[]).await.unwrap();
+    store.create_request(&req, None, &[]).await.unwrap();
     let grant = store
         .enqueue(&NewJob::now(req.id, JobKind::Grant, at(5)))
         .await
         .unwrap();
     let early = store
-        .enqueue(&notify(req.id, "requested", at(1)))
+        .enqueue(&notify(req.id, NotifyEvent::Requested, at(1)))
         .await
         .unwrap();
     let later = store
-        .enqueue(&notify(req.id, "reminder", at(500)))
+        .enqueue(&notify(req.id, NotifyEvent::Reminder, at(500)))
         .await
         .unwrap();
     let orphan = store
@@ -556,7 +559,7 @@ async fn jobs_are_leased_retried_and_completed(db: &TestDb) {
     assert_eq!(
         first[0].kind,
         JobKind::Notify {
-            event: "requested".into()
+            event: NotifyEvent::Requested
         }
     );
     assert_eq!(first[0].request_id, Some(req.id));
@@ -648,7 +651,7 @@ async fn jobs_are_leased_retried_and_completed(db: &TestDb) {
     assert_eq!(rest.iter().map(|j| j.id).collect::<Vec<_>>(), [later]);
 
     let err = store
-        .enqueue(&notify(RequestId::new(), "x", at(0)))
+        .enqueue(&notify(RequestId::new(), NotifyEvent::Refresh, at(0)))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
@@ -658,14 +661,14 @@ async fn a_requests_notifications_run_one_at_a_time_in_order(db: &TestDb) {
     let store = db.store(4).await;
     let req = pending(at(0));
     let other = pending(at(0));
-    store.create_request(&req, &[]).await.unwrap();
-    store.create_request(&other, &[]).await.unwrap();
+    store.create_request(&req, None, &[]).await.unwrap();
+    store.create_request(&other, None, &[]).await.unwrap();
     let n1 = store
-        .enqueue(&notify(req.id, "requested", at(1)))
+        .enqueue(&notify(req.id, NotifyEvent::Requested, at(1)))
         .await
         .unwrap();
     let n2 = store
-        .enqueue(&notify(req.id, "approved", at(2)))
+        .enqueue(&notify(req.id, NotifyEvent::Approved, at(2)))
         .await
         .unwrap();
     let grant = store
@@ -673,11 +676,11 @@ async fn a_requests_notifications_run_one_at_a_time_in_order(db: &TestDb) {
         .await
         .unwrap();
     let elsewhere = store
-        .enqueue(&notify(other.id, "requested", at(4)))
+        .enqueue(&notify(other.id, NotifyEvent::Requested, at(4)))
         .await
         .unwrap();
     let reminder = store
-        .enqueue(&notify(req.id, "reminder", at(900)))
+        .enqueue(&notify(req.id, NotifyEvent::Reminder, at(900)))
         .await
         .unwrap();
 
@@ -707,7 +710,7 @@ async fn a_requests_notifications_run_one_at_a_time_in_order(db: &TestDb) {
         .await
         .unwrap());
     let n3 = store
-        .enqueue(&notify(req.id, "granted", at(13)))
+        .enqueue(&notify(req.id, NotifyEvent::Granted, at(13)))
         .await
         .unwrap();
     assert_eq!(
@@ -731,7 +734,7 @@ async fn concurrent_claimers_never_share_a_job(db: &TestDb) {
     // Two pools on the same database: like two replicas.
     let stores = [db.store(5).await, db.store(5).await];
     let req = pending(at(0));
-    stores[0].create_request(&req, &[]).await.unwrap();
+    stores[0].create_request(&req, None, &[]).await.unwrap();
     let mut enqueued = HashSet::new();
     // Grant jobs: a request's notifications are claimed one at a time by
     // design (see a_requests_notifications_run_one_at_a_time_in_order).
@@ -773,7 +776,7 @@ async fn concurrent_claimers_never_share_a_job(db: &TestDb) {
 async fn transitions_follow_the_rules(db: &TestDb) {
     let store = db.store(4).await;
     let req = pending(at(0));
-    store.create_request(&req, &[]).await.unwrap();
+    store.create_request(&req, None, &[]).await.unwrap();
     let approver = user("UAPPROVER1");
 
     // Not in the state machine: refused before touching the database.
@@ -816,7 +819,7 @@ async fn transitions_follow_the_rules(db: &TestDb) {
                 Actor::User(approver.clone()),
                 at(2),
             )
-            .decided_by(approver.clone())
+            .decided_by(approver.clone(), None)
             .detail(serde_json::json!({"via": "button"}))
             .job(NewJob::now(req.id, JobKind::Grant, at(2))),
         )
@@ -843,8 +846,8 @@ async fn transitions_follow_the_rules(db: &TestDb) {
                 Actor::User(approver.clone()),
                 at(3),
             )
-            .decided_by(approver.clone())
-            .job(notify(req.id, "denied", at(3))),
+            .decided_by(approver.clone(), None)
+            .job(notify(req.id, NotifyEvent::Denied, at(3))),
         )
         .await
         .unwrap_err();
@@ -919,7 +922,7 @@ async fn fifty_racing_approvals_have_one_winner(db: &TestDb) {
     // Two pools of 10 on the same database (two "replicas"), 50 clicks.
     let stores = [db.store(10).await, db.store(10).await];
     let req = pending(at(0));
-    stores[0].create_request(&req, &[]).await.unwrap();
+    stores[0].create_request(&req, None, &[]).await.unwrap();
     let barrier = Arc::new(tokio::sync::Barrier::new(50));
     let tasks = (0..50).map(|i| {
         let store = stores[i % 2].clone();
@@ -928,7 +931,7 @@ async fn fifty_racing_approvals_have_one_winner(db: &TestDb) {
         tokio::spawn(async move {
             let approver = user("UAPPROVER1");
             let t = Transition::new(id, Pending, Approved, Actor::User(approver.clone()), at(1))
-                .decided_by(approver)
+                .decided_by(approver, None)
                 .detail(serde_json::json!({ "click": i }))
                 .job(NewJob::now(id, JobKind::Grant, at(1)));
             barrier.wait().await;
@@ -978,7 +981,7 @@ async fn fifty_racing_approvals_have_one_winner(db: &TestDb) {
 async fn migrating_again_changes_nothing(db: &TestDb) {
     let store = db.store(2).await;
     let req = pending(at(0));
-    store.create_request(&req, &[]).await.unwrap();
+    store.create_request(&req, None, &[]).await.unwrap();
     store.migrate().await.unwrap();
     db.store(2).await.migrate().await.unwrap();
     assert_eq!(store.get_request(req.id).await.unwrap(), Some(req));
@@ -1013,7 +1016,10 @@ async fn pending_migrations_are_listed_without_migrating(db: &TestDb) {
     // Asking changed nothing: still all pending, and still no schema.
     assert_eq!(store.pending_migrations().await.unwrap(), all);
     assert!(
-        store.create_request(&pending(at(0)), &[]).await.is_err(),
+        store
+            .create_request(&pending(at(0)), None, &[])
+            .await
+            .is_err(),
         "the schema should not exist yet"
     );
 
@@ -1201,7 +1207,7 @@ async fn in_memory_sqlite_works() {
     store.migrate().await.unwrap();
     let req = pending(at(0));
     store
-        .create_request(&req, &[NewJob::now(req.id, JobKind::Grant, at(0))])
+        .create_request(&req, None, &[NewJob::now(req.id, JobKind::Grant, at(0))])
         .await
         .unwrap();
     assert_eq!(store.get_request(req.id).await.unwrap(), Some(req));

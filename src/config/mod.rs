@@ -86,6 +86,31 @@ pub struct WorkerConfig {
     pub enabled: bool,
     pub poll_interval: Duration,
     pub reconcile_interval: Duration,
+    /// What to do when an active grant's attribute disappears from the
+    /// device without accessbot removing it.
+    pub missing_attribute: MissingAttribute,
+}
+
+/// `worker.missing_attribute`: an attribute removed outside accessbot (in
+/// the admin console, by the API) while its grant is active.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MissingAttribute {
+    /// The grant ends (`revoked`, by "tailnet"), people are told, and the
+    /// attribute is not set again: an admin's cut-off stands.
+    #[default]
+    End,
+    /// The attribute is set again until the grant's expiry.
+    Reapply,
+}
+
+impl MissingAttribute {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "end" => Some(Self::End),
+            "reapply" => Some(Self::Reapply),
+            _ => None,
+        }
+    }
 }
 
 /// Where config comes from besides the file: the process environment in

@@ -71,7 +71,7 @@ raw_section! {
     /// `[worker]`
     RawWorker {
         enabled: bool;
-        poll_interval, reconcile_interval: String;
+        poll_interval, reconcile_interval, missing_attribute: String;
     }
 }
 

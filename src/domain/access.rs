@@ -34,6 +34,11 @@ impl Pair {
         format!("{}/{}", self.node, self.key)
     }
 
+    /// Is `key` (as a device reports it) this pair's key?
+    pub fn is_key(&self, key: &str) -> bool {
+        key.eq_ignore_ascii_case(&self.key)
+    }
+
     pub fn covers(&self, req: &AccessRequest) -> bool {
         req.device.node_id == self.node && req.attribute.as_str().eq_ignore_ascii_case(&self.key)
     }
@@ -56,6 +61,26 @@ pub fn access_until(req: &AccessRequest) -> Option<DateTime<Utc>> {
         RequestStatus::Approved => req.decided_at.map(|d| req.expiry_from(d)),
         _ => None,
     }
+}
+
+/// How long after an attribute's expiry Tailscale may still be removing
+/// it ("within a few minutes"): past this, an expired attribute is gone
+/// whether or not accessbot saw it go.
+pub const TAILSCALE_EXPIRY_LAG: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The latest moment `req` could have put access on the tailnet: its
+/// expiry once active, or what its expiry would have been for an approval
+/// (a write may have landed even when Tailscale's answer did not). `None`
+/// for a request never decided.
+pub fn could_last_until(req: &AccessRequest) -> Option<DateTime<Utc>> {
+    req.expires_at
+        .or_else(|| req.decided_at.map(|d| req.expiry_from(d)))
+}
+
+/// Has Tailscale's own expiry ended any access `req` could have given, at
+/// `now`? Then nothing of it can be left on the tailnet.
+pub fn ended_by_expiry(req: &AccessRequest, now: DateTime<Utc>) -> bool {
+    could_last_until(req).is_none_or(|until| until + TAILSCALE_EXPIRY_LAG <= now)
 }
 
 /// Does `req` need the attribute on its device at `now`? Active grants
@@ -102,8 +127,7 @@ pub fn matches(carried: &Carried, wanted: Option<&Wanted>) -> bool {
         (None, None) => true,
         (None, Some(_)) | (Some(_), None) => false,
         (Some(w), Some(v)) => {
-            *v == w.value.to_json()
-                && (!carried.expiries_known || carried.expiry == Some(w.expiry))
+            *v == w.value.to_json() && (!carried.expiries_known || carried.expiry == Some(w.expiry))
         }
     }
 }

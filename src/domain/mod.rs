@@ -20,6 +20,7 @@ macro_rules! string_newtype_impls {
     };
 }
 
+pub mod access;
 pub mod attribute;
 pub mod ids;
 pub mod policy;

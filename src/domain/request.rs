@@ -10,9 +10,13 @@ use super::{AttributeKey, AttributeValue, NodeId, Reason, RequestId, SlackUserId
 
 /// Where a request is in its life.
 ///
-/// `pending → approved → active → expired | revoked`,
-/// `pending → denied | cancelled | timed_out`, `approved → failed`
-/// (and `active → failed` when reconciliation finds the device gone).
+/// `pending → approved → active → expired | revoking → revoked`,
+/// `pending → denied | cancelled | timed_out`, `approved → failed | cancelled`,
+/// `active → revoked` (the attribute was removed outside accessbot) and
+/// `active → failed` (the device is gone). A status that speaks of the
+/// tailnet (`active`, `expired`, `revoked`, `failed`) is only reached once
+/// the tailnet has been seen to match it; `revoking` is the time between a
+/// Revoke and Tailscale's confirmation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestStatus {
@@ -20,6 +24,7 @@ pub enum RequestStatus {
     Approved,
     Active,
     Expired,
+    Revoking,
     Revoked,
     Denied,
     Cancelled,
@@ -28,11 +33,12 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 9] = [
+    pub const ALL: [RequestStatus; 10] = [
         Self::Pending,
         Self::Approved,
         Self::Active,
         Self::Expired,
+        Self::Revoking,
         Self::Revoked,
         Self::Denied,
         Self::Cancelled,
@@ -46,6 +52,7 @@ impl RequestStatus {
             Self::Approved => "approved",
             Self::Active => "active",
             Self::Expired => "expired",
+            Self::Revoking => "revoking",
             Self::Revoked => "revoked",
             Self::Denied => "denied",
             Self::Cancelled => "cancelled",
@@ -77,8 +84,9 @@ impl RequestStatus {
         matches!(
             (self, to),
             (Pending, Approved | Denied | Cancelled | TimedOut)
-                | (Approved, Active | Failed)
-                | (Active, Expired | Revoked | Failed)
+                | (Approved, Active | Failed | Cancelled)
+                | (Active, Expired | Revoking | Revoked | Failed)
+                | (Revoking, Revoked)
         )
     }
 
@@ -137,6 +145,9 @@ pub struct AccessRequest {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub decided_by: Option<SlackUserId>,
+    /// The decider's Slack e-mail when known at decision time (for the
+    /// attribute's comment; no Slack call is needed later).
+    pub decided_by_email: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub failure_reason: Option<String>,
@@ -165,9 +176,12 @@ mod tests {
         (Pending, TimedOut),
         (Approved, Active),
         (Approved, Failed),
+        (Approved, Cancelled),
         (Active, Expired),
+        (Active, Revoking),
         (Active, Revoked),
         (Active, Failed),
+        (Revoking, Revoked),
     ];
 
     #[test]
@@ -221,6 +235,7 @@ mod tests {
             created_at: decided,
             updated_at: decided,
             decided_by: None,
+            decided_by_email: None,
             decided_at: None,
             expires_at: None,
             failure_reason: None,

@@ -3,7 +3,7 @@
 use crate::domain::policy::{can_decide, EligibleApprovers};
 use crate::domain::{AccessRequest, RequestId, RequestStatus, SlackUserId};
 use crate::state::AppState;
-use crate::store::{Actor, JobKind, NewJob, StoreError, Transition};
+use crate::store::{Actor, JobKind, NewJob, NotifyEvent, StoreError, Transition};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -29,7 +29,7 @@ pub async fn refresh(state: &AppState, req: &AccessRequest) {
     let at = state.now();
     if let Err(e) = state
         .store
-        .enqueue(&NewJob::notify(req.id, "refresh", at))
+        .enqueue(&NewJob::notify(req.id, NotifyEvent::Refresh, at))
         .await
     {
         tracing::warn!(request = %req.id, error = %e, "could not enqueue message refresh");
@@ -68,6 +68,17 @@ async fn apply(state: &AppState, req: AccessRequest, t: Transition) -> Result<Ou
     }
 }
 
+/// The clicker's e-mail for the attribute's comment, if Slack says it in
+/// time (usually cached: approvers were just resolved).
+async fn email_of(state: &AppState, who: &SlackUserId) -> Option<String> {
+    match tokio::time::timeout(EMAIL_BUDGET, state.people.email_of(who)).await {
+        Ok(Ok(email)) => email,
+        _ => None,
+    }
+}
+
+const EMAIL_BUDGET: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Approve or deny: only the approver the request names, still eligible under
 /// the current config; one click wins on any replica.
 pub async fn decide(
@@ -95,47 +106,46 @@ pub async fn decide(
         return Ok(Outcome::AlreadyDecided(req));
     }
     let now = state.now();
-    let actor = Actor::User(clicker.clone());
-    let t = match decision {
-        Decision::Approve => Transition::new(
-            id,
-            RequestStatus::Pending,
-            RequestStatus::Approved,
-            actor,
-            now,
-        )
-        .decided_by(clicker.clone())
-        .job(NewJob::now(id, JobKind::Grant, now))
-        .job(NewJob::notify(id, "approved", now)),
-        Decision::Deny => Transition::new(
-            id,
-            RequestStatus::Pending,
-            RequestStatus::Denied,
-            actor,
-            now,
-        )
-        .decided_by(clicker.clone())
-        .job(NewJob::notify(id, "denied", now)),
+    let to = match decision {
+        Decision::Approve => RequestStatus::Approved,
+        Decision::Deny => RequestStatus::Denied,
     };
+    let email = match decision {
+        Decision::Approve => email_of(state, clicker).await,
+        Decision::Deny => None,
+    };
+    let mut t = Transition::new(
+        id,
+        RequestStatus::Pending,
+        to,
+        Actor::User(clicker.clone()),
+        now,
+    )
+    .decided_by(clicker.clone(), email)
+    .job(NewJob::notify(id, NotifyEvent::reached(to), now));
+    if decision == Decision::Approve {
+        t = t.job(NewJob::now(id, JobKind::Grant, now));
+    }
     let outcome = apply(state, req, t).await?;
     if let Outcome::Done(r) = &outcome {
-        let label = if decision == Decision::Approve {
-            "approved"
-        } else {
-            "denied"
-        };
-        state.metrics.decisions.with_label_values(&[label]).inc();
+        state
+            .metrics
+            .decisions
+            .with_label_values(&[to.as_str()])
+            .inc();
         if decision == Decision::Deny {
             state
                 .metrics
-                .request_outcome(r.attribute.as_str(), "denied");
+                .request_outcome(r.attribute.as_str(), to.as_str());
         }
-        tracing::info!(request = %id, decided_by = %clicker, decision = label, "request decided");
+        tracing::info!(request = %id, decided_by = %clicker, decision = to.as_str(), "request decided");
     }
     Ok(outcome)
 }
 
-/// The requester withdraws a pending request.
+/// Withdraw a request: the requester while it is pending; the requester or
+/// the approver who approved it while the approval is not applied yet
+/// (whatever an in-flight write left on the device is removed).
 pub async fn cancel(
     state: &AppState,
     id: RequestId,
@@ -144,24 +154,37 @@ pub async fn cancel(
     let Some(req) = state.store.get_request(id).await? else {
         return Ok(Outcome::NotFound);
     };
-    if &req.requester != clicker {
-        return Ok(Outcome::Refused(
-            "Only the requester can cancel this request.".into(),
-        ));
-    }
-    if req.status != RequestStatus::Pending {
-        refresh(state, &req).await;
-        return Ok(Outcome::AlreadyDecided(req));
+    let is_requester = &req.requester == clicker;
+    let is_decider = req.decided_by.as_ref() == Some(clicker);
+    match req.status {
+        RequestStatus::Pending if !is_requester => {
+            return Ok(Outcome::Refused(
+                "Only the requester can cancel this request.".into(),
+            ))
+        }
+        _ if !(is_requester || is_decider) => {
+            return Ok(Outcome::Refused(
+                "Only the requester or the approver can cancel this approval.".into(),
+            ))
+        }
+        RequestStatus::Pending | RequestStatus::Approved => {}
+        _ => {
+            refresh(state, &req).await;
+            return Ok(Outcome::AlreadyDecided(req));
+        }
     }
     let now = state.now();
-    let t = Transition::new(
+    let mut t = Transition::new(
         id,
-        RequestStatus::Pending,
+        req.status,
         RequestStatus::Cancelled,
         Actor::User(clicker.clone()),
         now,
     )
-    .job(NewJob::notify(id, "cancelled", now));
+    .job(NewJob::notify(id, NotifyEvent::Cancelled, now));
+    if req.status == RequestStatus::Approved {
+        t = t.job(NewJob::now(id, JobKind::Converge, now));
+    }
     let outcome = apply(state, req, t).await?;
     if let Outcome::Done(r) = &outcome {
         state
@@ -172,7 +195,8 @@ pub async fn cancel(
 }
 
 /// End an active grant early: the requester, the approver who decided, or
-/// any eligible approver of the profile.
+/// any eligible approver of the profile. The request is `revoking` until
+/// Tailscale confirms the attribute is gone (see [`super::grant::run_revoke`]).
 pub async fn revoke(
     state: &AppState,
     id: RequestId,
@@ -202,19 +226,16 @@ pub async fn revoke(
     let t = Transition::new(
         id,
         RequestStatus::Active,
-        RequestStatus::Revoked,
+        RequestStatus::Revoking,
         Actor::User(clicker.clone()),
         now,
     )
     .detail(serde_json::json!({ "revoked_by": clicker }))
     .job(NewJob::now(id, JobKind::Revoke, now))
-    .job(NewJob::notify(id, "revoked", now));
+    .job(NewJob::notify(id, NotifyEvent::Revoking, now));
     let outcome = apply(state, req, t).await?;
-    if let Outcome::Done(r) = &outcome {
-        state
-            .metrics
-            .request_outcome(r.attribute.as_str(), "revoked");
-        tracing::info!(request = %id, revoked_by = %clicker, "access revoked");
+    if let Outcome::Done(_) = &outcome {
+        tracing::info!(request = %id, revoked_by = %clicker, "revoke requested");
     }
     Ok(outcome)
 }

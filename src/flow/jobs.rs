@@ -23,6 +23,12 @@ pub enum JobError {
         error: String,
         after: Option<Duration>,
     },
+    /// Try again later however many attempts it took: the job has an end
+    /// of its own (e.g. a revoke retries until the grant's expiry).
+    Again {
+        error: String,
+        after: Option<Duration>,
+    },
     /// Retrying cannot help.
     Permanent(String),
 }

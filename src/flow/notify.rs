@@ -8,37 +8,25 @@ use slack_morphism::prelude::SlackMessageContent;
 use super::jobs::{JobError, JobRun};
 use crate::domain::{AccessRequest, RequestStatus, SlackUserId};
 use crate::slack::api::SlackApiError;
-use crate::slack::blocks::context;
 use crate::slack::messages::{
-    approver_message, channel_message, reminder_message, requester_message, MessageContext,
+    approver_message, channel_message, requester_message, Closer, MessageContext,
 };
+use crate::slack::notices;
 use crate::state::AppState;
-use crate::store::{Actor, AuditEvent, MessageKind, MessageRef, StoreError};
+use crate::store::{Actor, AuditEvent, MessageKind, MessageRef, NotifyEvent, StoreError};
 
 /// Events after which the requester gets a new DM (a ping), not just an
 /// edit, with the status the request has right after them. A ping whose
 /// request has moved on since (a grant that expired before a Slack outage
 /// ended) is skipped: the later event pings with the truth.
-const REQUESTER_PINGS: &[(&str, RequestStatus)] = &[
-    ("granted", RequestStatus::Active),
-    ("failed", RequestStatus::Failed),
-    ("denied", RequestStatus::Denied),
-    ("timed_out", RequestStatus::TimedOut),
-    ("expired", RequestStatus::Expired),
-    ("revoked", RequestStatus::Revoked),
+const REQUESTER_PINGS: &[(NotifyEvent, RequestStatus)] = &[
+    (NotifyEvent::Granted, RequestStatus::Active),
+    (NotifyEvent::Failed, RequestStatus::Failed),
+    (NotifyEvent::Denied, RequestStatus::Denied),
+    (NotifyEvent::TimedOut, RequestStatus::TimedOut),
+    (NotifyEvent::Expired, RequestStatus::Expired),
+    (NotifyEvent::Revoked, RequestStatus::Revoked),
 ];
-
-/// Told to the requester when their approver cannot be sent the request.
-fn approver_unreachable_message(approver: &SlackUserId, e: &SlackApiError) -> SlackMessageContent {
-    let text = format!(
-        ":warning: accessbot could not send your request to <@{approver}> (Slack said: {}). \
-         Cancel it and ask someone else to approve.",
-        e.code().unwrap_or("error")
-    );
-    SlackMessageContent::new()
-        .with_text(text.clone())
-        .with_blocks(vec![crate::slack::blocks::section(text)])
-}
 
 /// Collects Slack failures: transient ones make the job retry (after the
 /// other steps ran), permanent ones are logged and skipped.
@@ -55,41 +43,64 @@ impl Failures {
         }
     }
 
-    fn into_result(self) -> Result<(), JobError> {
-        match self.0 {
-            None => Ok(()),
-            Some(e) => Err(JobError::Retry {
-                error: e.to_string(),
-                after: e.retry_after(),
-            }),
+    fn check(&mut self, what: &str, req: &AccessRequest, result: Result<(), SlackApiError>) {
+        if let Err(e) = result {
+            self.note(what, req, e);
         }
+    }
+
+    fn into_result(self) -> Result<(), JobError> {
+        self.0.map_or(Ok(()), |e| Err(e.into()))
     }
 }
 
-/// Who ended the request early (revoke, cancel), from its audit trail.
-fn closed_by(req: &AccessRequest, trail: &[AuditEvent]) -> Option<SlackUserId> {
-    if !matches!(
-        req.status,
-        RequestStatus::Revoked | RequestStatus::Cancelled
-    ) {
-        return None;
-    }
+/// Who ended the request early (revoke, cancel, or the tailnet), from its
+/// audit trail.
+fn closed_by(req: &AccessRequest, trail: &[AuditEvent]) -> Option<Closer> {
+    let actions: &[&str] = match req.status {
+        RequestStatus::Revoking | RequestStatus::Revoked => &["revoked", "revoking"],
+        RequestStatus::Cancelled => &["cancelled"],
+        _ => return None,
+    };
     trail
         .iter()
         .rev()
-        .find(|e| e.action == req.status.as_str())
-        .and_then(|e| match &e.actor {
-            Actor::User(u) => Some(u.clone()),
+        .filter(|e| actions.contains(&e.action.as_str()))
+        .find_map(|e| match &e.actor {
+            Actor::User(u) => Some(Closer::Person(u.clone())),
+            Actor::Tailnet => Some(Closer::Tailnet),
             Actor::System => None,
+        })
+}
+
+/// Why Tailscale has not removed access, while a revoke is unconfirmed.
+fn revoke_failure(req: &AccessRequest, trail: &[AuditEvent]) -> Option<String> {
+    if req.status != RequestStatus::Revoking {
+        return None;
+    }
+    revoke_failure_reason(trail)
+}
+
+fn revoke_failure_reason(trail: &[AuditEvent]) -> Option<String> {
+    trail
+        .iter()
+        .rev()
+        .find(|e| e.action == "revoke_failed")
+        .map(|e| {
+            e.detail
+                .get("error")
+                .and_then(|v| v.as_str())
+                .unwrap_or("Tailscale did not confirm")
+                .to_owned()
         })
 }
 
 /// Whether `to` was already sent the message for `event` (a retried job
 /// must not ping twice).
-fn already_notified(trail: &[AuditEvent], event: &str, to: &str) -> bool {
+fn already_notified(trail: &[AuditEvent], event: NotifyEvent, to: &str) -> bool {
     trail.iter().any(|e| {
         e.action == "notified"
-            && e.detail.get("event").and_then(|v| v.as_str()) == Some(event)
+            && e.detail.get("event").and_then(|v| v.as_str()) == Some(event.as_str())
             && e.detail.get("to").and_then(|v| v.as_str()) == Some(to)
     })
 }
@@ -97,7 +108,7 @@ fn already_notified(trail: &[AuditEvent], event: &str, to: &str) -> bool {
 async fn record_notified(
     state: &AppState,
     req: &AccessRequest,
-    event: &str,
+    event: NotifyEvent,
     to: &str,
 ) -> Result<(), StoreError> {
     state
@@ -107,7 +118,7 @@ async fn record_notified(
             state.now(),
             &Actor::System,
             "notified",
-            serde_json::json!({ "event": event, "to": to }),
+            serde_json::json!({ "event": event.as_str(), "to": to }),
         )
         .await
 }
@@ -121,92 +132,161 @@ async fn post_and_remember(
 ) -> Result<Result<(), SlackApiError>, StoreError> {
     match state.slack.post_message(channel, content).await {
         Ok(posted) => {
-            state
-                .store
-                .set_message_ref(
-                    req.id,
-                    &MessageRef {
-                        kind,
-                        channel: posted.channel,
-                        ts: posted.ts,
-                    },
-                )
-                .await?;
+            let msg = MessageRef {
+                kind,
+                channel: posted.channel,
+                ts: posted.ts,
+            };
+            state.store.set_message_ref(req.id, &msg).await?;
             Ok(Ok(()))
         }
         Err(e) => Ok(Err(e)),
     }
 }
 
-fn superseded() -> SlackMessageContent {
-    SlackMessageContent::new()
-        .with_text("This request was updated; see below.".to_owned())
-        .with_blocks(vec![context("_This request was updated; see below._")])
+/// A one-off message to `channel` for `event`, at most once per recipient
+/// (`to` names it in the audit trail).
+async fn ping_once(
+    state: &AppState,
+    job: &NotifyJob<'_>,
+    to: &str,
+    channel: &str,
+    content: SlackMessageContent,
+    failures: &mut Failures,
+) -> Result<(), StoreError> {
+    if already_notified(job.trail, job.event, to) {
+        return Ok(());
+    }
+    match state.slack.post_message(channel, content).await {
+        Ok(_) => record_notified(state, job.req, job.event, to).await,
+        Err(e) => {
+            failures.note(to, job.req, e);
+            Ok(())
+        }
+    }
+}
+
+/// One run of a notification job: the request, its trail, and why.
+struct NotifyJob<'a> {
+    req: &'a AccessRequest,
+    trail: &'a [AuditEvent],
+    event: NotifyEvent,
+}
+
+/// People told that access could not be removed are told when it is gone:
+/// the requester, whoever revoked (if someone else), and the channel.
+async fn tell_revoke_trouble(
+    state: &AppState,
+    job: &NotifyJob<'_>,
+    ctx: &MessageContext<'_>,
+    content: SlackMessageContent,
+    failures: &mut Failures,
+) -> Result<(), StoreError> {
+    let req = job.req;
+    if job.event == NotifyEvent::RevokeFailed {
+        // The requester learns it from their edited DM too, but a ping is due.
+        ping_once(
+            state,
+            job,
+            "requester",
+            req.requester.as_str(),
+            content.clone(),
+            failures,
+        )
+        .await?;
+    }
+    if let Some(Closer::Person(who)) = ctx.closed_by {
+        if who != &req.requester {
+            ping_once(
+                state,
+                job,
+                "revoker",
+                who.as_str(),
+                content.clone(),
+                failures,
+            )
+            .await?;
+        }
+    }
+    if let Some(channel) = super::profile_of(state, req).and_then(|p| p.notify_channel.clone()) {
+        ping_once(state, job, "channel", channel.as_str(), content, failures).await?;
+    }
+    Ok(())
 }
 
 pub async fn run_notify(
     state: &AppState,
     req: AccessRequest,
-    event: &str,
+    event: NotifyEvent,
     _run: JobRun,
 ) -> Result<(), JobError> {
     let refs = state.store.message_refs(req.id).await?;
     let find = |k: MessageKind| refs.iter().find(|r| r.kind == k).cloned();
     let trail = state.store.audit_events(req.id).await?;
     let closed = closed_by(&req, &trail);
+    let trouble = revoke_failure(&req, &trail);
     let name = super::profile_name(state, &req);
     let ctx = MessageContext {
         req: &req,
         profile_name: &name,
         closed_by: closed.as_ref(),
         pending_timeout: state.config.requests.pending_timeout,
+        revoke_failure: trouble.as_deref(),
+    };
+    let job = NotifyJob {
+        req: &req,
+        trail: &trail,
+        event,
     };
     let mut failures = Failures::default();
-    let self_confirm = req.approver.as_ref() == Some(&req.requester);
 
-    if event == "reminder" {
-        if req.status == RequestStatus::Pending {
-            if let Some(approver) = &req.approver {
-                if let Err(e) = state
-                    .slack
-                    .post_message(approver.as_str(), reminder_message(&ctx))
-                    .await
-                {
-                    failures.note("reminder", &req, e);
-                }
-            }
+    if event == NotifyEvent::Reminder {
+        if let (RequestStatus::Pending, Some(approver)) = (req.status, &req.approver) {
+            let sent = state
+                .slack
+                .post_message(approver.as_str(), notices::reminder(&ctx))
+                .await;
+            failures.check("reminder", &req, sent.map(|_| ()));
         }
         return failures.into_result();
+    }
+    if event == NotifyEvent::RevokeFailed && req.status == RequestStatus::Revoking {
+        let why = trouble.as_deref().unwrap_or("Tailscale did not confirm");
+        let alert = notices::revoke_failed(&ctx, why);
+        tell_revoke_trouble(state, &job, &ctx, alert, &mut failures).await?;
+    }
+    if event == NotifyEvent::Revoked && revoke_failure_reason(&trail).is_some() {
+        // The requester's own ping below says it; the others were warned.
+        let done = notices::revoke_done(&ctx);
+        tell_revoke_trouble(state, &job, &ctx, done, &mut failures).await?;
     }
 
     // The approver's message: posted once, then kept in step with the state.
     match (find(MessageKind::ApproverDm), &req.approver) {
         (Some(m), _) => {
-            if let Err(e) = state
+            let sent = state
                 .slack
                 .update_message(&m.channel, &m.ts, approver_message(&ctx))
-                .await
-            {
-                failures.note("approver message update", &req, e);
-            }
+                .await;
+            failures.check("approver message update", &req, sent);
         }
-        (None, Some(approver)) if event == "requested" => {
+        (None, Some(approver)) if event == NotifyEvent::Requested => {
+            let content = approver_message(&ctx);
             if let Err(e) = post_and_remember(
                 state,
                 &req,
                 MessageKind::ApproverDm,
                 approver.as_str(),
-                approver_message(&ctx),
+                content,
             )
             .await?
             {
                 if !e.is_transient() && approver != &req.requester {
                     // Nobody will ever see the buttons: say so, or the request
                     // just sits there until it times out.
-                    let text = approver_unreachable_message(approver, &e);
-                    if let Err(e) = state.slack.post_message(req.requester.as_str(), text).await {
-                        failures.note("approver unreachable notice", &req, e);
-                    }
+                    let text = notices::approver_unreachable(approver, &e);
+                    let sent = state.slack.post_message(req.requester.as_str(), text).await;
+                    failures.check("approver unreachable notice", &req, sent.map(|_| ()));
                 }
                 failures.note("approver DM", &req, e);
             }
@@ -214,84 +294,97 @@ pub async fn run_notify(
         _ => {}
     }
 
-    // The requester: a DM when the request is made and on each outcome; the
-    // previous DM is edited so no stale button stays clickable.
-    let previous = find(MessageKind::RequesterDm);
-    let ping = REQUESTER_PINGS.contains(&(event, req.status))
-        && !already_notified(&trail, event, "requester");
-    if ping {
-        match post_and_remember(
-            state,
-            &req,
-            MessageKind::RequesterDm,
-            req.requester.as_str(),
-            requester_message(&ctx),
-        )
-        .await?
-        {
-            Ok(()) => {
-                record_notified(state, &req, event, "requester").await?;
-                if let Some(m) = &previous {
-                    if let Err(e) = state
-                        .slack
-                        .update_message(&m.channel, &m.ts, superseded())
-                        .await
-                    {
-                        failures.note("requester message update", &req, e);
-                    }
-                }
-            }
-            Err(e) => failures.note("requester DM", &req, e),
-        }
-    } else if let Some(m) = &previous {
-        if let Err(e) = state
-            .slack
-            .update_message(&m.channel, &m.ts, requester_message(&ctx))
-            .await
-        {
-            failures.note("requester message update", &req, e);
-        }
-    } else if event == "requested" && !self_confirm {
-        if let Err(e) = post_and_remember(
-            state,
-            &req,
-            MessageKind::RequesterDm,
-            req.requester.as_str(),
-            requester_message(&ctx),
-        )
-        .await?
-        {
-            failures.note("requester DM", &req, e);
-        }
-    }
+    requester(
+        state,
+        &job,
+        &ctx,
+        find(MessageKind::RequesterDm),
+        &mut failures,
+    )
+    .await?;
 
     // The profile's channel: announced when granted, then kept in step.
     let channel = super::profile_of(state, &req).and_then(|p| p.notify_channel.clone());
     match (find(MessageKind::ChannelPost), channel) {
         (Some(m), _) => {
-            if let Err(e) = state
+            let sent = state
                 .slack
                 .update_message(&m.channel, &m.ts, channel_message(&ctx))
-                .await
-            {
-                failures.note("channel post update", &req, e);
-            }
+                .await;
+            failures.check("channel post update", &req, sent);
         }
-        (None, Some(channel)) if event == "granted" && req.status == RequestStatus::Active => {
-            if let Err(e) = post_and_remember(
+        (None, Some(channel))
+            if event == NotifyEvent::Granted && req.status == RequestStatus::Active =>
+        {
+            let content = channel_message(&ctx);
+            let posted = post_and_remember(
                 state,
                 &req,
                 MessageKind::ChannelPost,
                 channel.as_str(),
-                channel_message(&ctx),
+                content,
             )
-            .await?
-            {
-                failures.note("channel post", &req, e);
-            }
+            .await?;
+            failures.check("channel post", &req, posted);
         }
         _ => {}
     }
 
     failures.into_result()
+}
+
+/// The requester: a DM when the request is made and on each outcome; the
+/// previous DM is edited so no stale button stays clickable.
+async fn requester(
+    state: &AppState,
+    job: &NotifyJob<'_>,
+    ctx: &MessageContext<'_>,
+    previous: Option<MessageRef>,
+    failures: &mut Failures,
+) -> Result<(), StoreError> {
+    let (req, event) = (job.req, job.event);
+    let self_confirm = req.approver.as_ref() == Some(&req.requester);
+    let ping = REQUESTER_PINGS.contains(&(event, req.status))
+        && !already_notified(job.trail, event, "requester");
+    let to: &SlackUserId = &req.requester;
+    if ping {
+        let posted = post_and_remember(
+            state,
+            req,
+            MessageKind::RequesterDm,
+            to.as_str(),
+            requester_message(ctx),
+        )
+        .await?;
+        match posted {
+            Ok(()) => {
+                record_notified(state, req, event, "requester").await?;
+                if let Some(m) = &previous {
+                    let sent = state
+                        .slack
+                        .update_message(&m.channel, &m.ts, notices::superseded())
+                        .await;
+                    failures.check("requester message update", req, sent);
+                }
+            }
+            Err(e) => failures.note("requester DM", req, e),
+        }
+    } else if let Some(m) = &previous {
+        let sent = state
+            .slack
+            .update_message(&m.channel, &m.ts, requester_message(ctx))
+            .await;
+        failures.check("requester message update", req, sent);
+    } else if event == NotifyEvent::Requested && !self_confirm {
+        let posted = post_and_remember(
+            state,
+            req,
+            MessageKind::RequesterDm,
+            to.as_str(),
+            requester_message(ctx),
+        )
+        .await?;
+        failures.check("requester DM", req, posted);
+    }
+    Ok(())
 }

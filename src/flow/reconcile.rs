@@ -1,39 +1,47 @@
-//! Reconciliation: compare what the database says is granted with what the
-//! tailnet carries, at start-up and every `worker.reconcile_interval`.
+//! Reconciliation: compare what the database says with what the tailnet
+//! carries, at start-up and every `worker.reconcile_interval`.
 //!
-//! - An active grant whose attribute is missing before its expiry is
-//!   re-applied (someone deleted it by hand, or a write was lost).
-//! - An active grant whose device no longer exists fails, and the requester
-//!   is told.
-//! - A `custom:` attribute of a configured profile that no active grant
-//!   accounts for is reported (log + metric), never deleted: an admin may
-//!   have set it on purpose.
+//! Every (device, attribute) pair with a live request (approved, active,
+//! revoking) is converged ([`super::converge`]): the pair's requests are
+//! read again under its lock, so this round's list only picks the pairs and
+//! never decides a write. Converging them:
+//! - ends an active grant whose attribute was removed outside accessbot
+//!   (or, with `worker.missing_attribute = "reapply"`, sets it again);
+//! - fails grants whose device no longer exists, and the requester is told;
+//! - finishes whatever a crash or an outage left half done.
 //!
-//! Reading attributes is one API call per device, so besides the devices of
-//! active grants each round looks at a rolling window of other devices;
-//! over successive rounds the whole tailnet is covered with bounded load.
+//! A `custom:` attribute of a configured profile that no grant accounts for
+//! is reported (log + metric), never deleted: an admin may have set it on
+//! purpose. Reading attributes is one API call per device, so besides the
+//! devices of live requests each round looks at a rolling window of other
+//! devices; over successive rounds the whole tailnet is covered with
+//! bounded load.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{AccessRequest, AttributeKey, NodeId, RequestStatus};
+use super::converge::converge;
+use crate::domain::access::{could_last_until, Pair};
+use crate::domain::{AccessRequest, NodeId, RequestStatus};
 use crate::state::AppState;
-use crate::store::{Actor, NewJob, RequestFilter, StoreError, Transition};
-use crate::tailscale::{DeviceAttributes, TailscaleError};
+use crate::store::RequestFilter;
+use crate::tailscale::DeviceAttributes;
 
-/// Devices without an active grant looked at per round.
+/// Devices without a live request looked at per round.
 pub const SCAN_WINDOW: usize = 50;
 
 /// What one round found and did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
     pub devices_checked: usize,
-    /// Requests whose missing attribute was set again.
+    /// Requests whose missing attribute was set again (`reapply`).
     pub reapplied: Vec<String>,
+    /// Active grants ended because their attribute was removed outside accessbot.
+    pub ended_outside: Vec<String>,
     /// Requests failed because their device is gone.
     pub device_gone: Vec<String>,
-    /// (node ID, attribute) pairs no active grant accounts for.
+    /// (node ID, attribute) pairs no grant accounts for.
     pub unaccounted: Vec<(String, String)>,
 }
 
@@ -61,42 +69,56 @@ pub async fn run_every(state: AppState, stop: tokio_util::sync::CancellationToke
 
 /// One reconciliation round.
 pub async fn run(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<Report> {
-    let now = state.now();
-    let active = state
+    let live = state
         .store
         .list_requests(&RequestFilter {
-            statuses: vec![RequestStatus::Active],
+            statuses: vec![
+                RequestStatus::Approved,
+                RequestStatus::Active,
+                RequestStatus::Revoking,
+            ],
             ..Default::default()
         })
         .await?;
-    let mut grants: BTreeMap<NodeId, Vec<AccessRequest>> = BTreeMap::new();
-    for req in active {
-        grants
+    let mut pairs: BTreeMap<NodeId, BTreeSet<Pair>> = BTreeMap::new();
+    for req in &live {
+        pairs
             .entry(req.device.node_id.clone())
             .or_default()
-            .push(req);
+            .insert(Pair::of(req));
     }
 
     let mut report = Report::default();
-    let mut checked: BTreeSet<NodeId> = BTreeSet::new();
-    for (node, reqs) in &grants {
-        checked.insert(node.clone());
-        match state.tailscale.get_attributes(node).await {
-            Ok(attrs) => {
-                reapply_missing(state, &attrs, reqs, now, &mut report).await?;
-                find_unaccounted(state, node, &attrs, reqs, now, &mut report);
-            }
-            Err(TailscaleError::NotFound { .. }) => {
-                for req in reqs {
-                    fail_gone(state, req, now, &mut report).await?;
+    for (node, node_pairs) in &pairs {
+        let mut seen: Vec<AccessRequest> = Vec::new();
+        let mut attrs: Option<DeviceAttributes> = None;
+        for pair in node_pairs {
+            let done = match converge(state, pair).await {
+                Ok(done) => done,
+                // Logged by converge; the next round tries again.
+                Err(_) => continue,
+            };
+            let ids =
+                |reqs: &[AccessRequest]| reqs.iter().map(|r| r.id.to_string()).collect::<Vec<_>>();
+            report.ended_outside.extend(ids(&done.ended_outside));
+            match &done.attributes {
+                None => report.device_gone.extend(ids(&done.requests)),
+                Some(a) => {
+                    if done.reapplied {
+                        report.reapplied.extend(ids(&done.requests));
+                    }
+                    attrs = Some(a.clone());
                 }
             }
-            Err(e) => {
-                tracing::warn!(node = %node, error = %e, "reconciliation could not read attributes")
-            }
+            seen.extend(done.requests);
+        }
+        if let Some(attrs) = attrs {
+            find_unaccounted(state, node, &attrs, &seen, state.now(), &mut report);
         }
         report.devices_checked += 1;
     }
+    let checked: BTreeSet<NodeId> = pairs.into_keys().collect();
+    let now = state.now();
 
     // A window of the other devices, for attributes nobody accounts for.
     match state.devices.index().await {
@@ -150,92 +172,15 @@ pub async fn run(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<Report
     Ok(report)
 }
 
-/// The latest expiry among the active grants of `key` on this device.
-fn latest_expiry(reqs: &[AccessRequest], key: &AttributeKey) -> Option<DateTime<Utc>> {
+/// The latest moment any of `reqs` could give access through `key`.
+fn latest_expiry(
+    reqs: &[AccessRequest],
+    key: &crate::domain::AttributeKey,
+) -> Option<DateTime<Utc>> {
     reqs.iter()
         .filter(|r| r.attribute.same_key(key))
-        .filter_map(|r| r.expires_at)
+        .filter_map(could_last_until)
         .max()
-}
-
-async fn reapply_missing(
-    state: &AppState,
-    attrs: &DeviceAttributes,
-    reqs: &[AccessRequest],
-    now: DateTime<Utc>,
-    report: &mut Report,
-) -> Result<(), StoreError> {
-    let mut done: BTreeSet<String> = BTreeSet::new();
-    for req in reqs {
-        let key = &req.attribute;
-        let Some(until) = latest_expiry(reqs, key).filter(|t| *t > now) else {
-            continue; // about to expire anyway; the expiry sweep handles it
-        };
-        if attrs.get(key).is_some() || !done.insert(key.as_str().to_ascii_lowercase()) {
-            continue;
-        }
-        let comment = format!(
-            "accessbot: re-applied grant {} (attribute was missing)",
-            req.id
-        );
-        match state
-            .tailscale
-            .set_attribute(&req.device.node_id, key, &req.value, Some(until), &comment)
-            .await
-        {
-            Ok(()) => {
-                tracing::warn!(request = %req.id, node = %req.device.node_id, attribute = %key, "attribute was missing; re-applied");
-                state
-                    .store
-                    .append_audit(
-                        req.id,
-                        now,
-                        &Actor::System,
-                        "reapplied",
-                        serde_json::json!({ "until": until, "reason": "attribute missing from the device" }),
-                    )
-                    .await?;
-                state.metrics.reapplied.inc();
-                report.reapplied.push(req.id.to_string());
-            }
-            Err(e) => {
-                tracing::warn!(request = %req.id, error = %e, "could not re-apply a missing attribute")
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn fail_gone(
-    state: &AppState,
-    req: &AccessRequest,
-    now: DateTime<Utc>,
-    report: &mut Report,
-) -> Result<(), StoreError> {
-    let why = "the device no longer exists in the tailnet";
-    let t = Transition::new(
-        req.id,
-        RequestStatus::Active,
-        RequestStatus::Failed,
-        Actor::System,
-        now,
-    )
-    .failure(why)
-    .detail(serde_json::json!({ "reason": why }))
-    .job(NewJob::notify(req.id, "failed", now));
-    match state.store.transition(t).await {
-        Ok(_) => {
-            tracing::warn!(request = %req.id, node = %req.device.node_id, "device is gone; grant failed");
-            state
-                .metrics
-                .request_outcome(req.attribute.as_str(), "failed");
-            state.kick();
-            report.device_gone.push(req.id.to_string());
-            Ok(())
-        }
-        Err(StoreError::Conflict { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// Attributes of configured profiles that no active grant on this device

@@ -10,7 +10,7 @@ use crate::domain::{
     SlackUserId, Submission,
 };
 use crate::state::AppState;
-use crate::store::{Actor, JobKind, NewJob};
+use crate::store::{Actor, Approval, JobKind, NewJob, NotifyEvent};
 
 /// How long a submission may spend on lookups: Slack wants an answer in 3 s.
 const LOOKUP_BUDGET: Duration = Duration::from_millis(2000);
@@ -178,6 +178,7 @@ pub async fn validate(
                     Some(now),
                 ),
             };
+            let email_copy = email.clone();
             Ok(Accepted {
                 request: AccessRequest {
                     id: RequestId::new(),
@@ -192,6 +193,7 @@ pub async fn validate(
                     status,
                     created_at: now,
                     updated_at: now,
+                    decided_by_email: decided_by.as_ref().and(email_copy),
                     decided_by,
                     decided_at,
                     expires_at: None,
@@ -211,31 +213,30 @@ pub async fn create(state: &AppState, accepted: &Accepted) -> anyhow::Result<()>
     let req = &accepted.request;
     let now = state.now();
     let mut jobs = Vec::new();
+    let mut approval = None;
     match accepted.plan {
         ApprovalPlan::Ask(_) => {
-            jobs.push(NewJob::notify(req.id, "requested", now));
+            jobs.push(NewJob::notify(req.id, NotifyEvent::Requested, now));
             if let Some(after) = state.config.requests.remind_after {
                 let at = now + chrono::Duration::from_std(after)?;
-                jobs.push(NewJob::notify(req.id, "reminder", at));
+                jobs.push(NewJob::notify(req.id, NotifyEvent::Reminder, at));
             }
         }
         ApprovalPlan::SelfApproved => {
             jobs.push(NewJob::now(req.id, JobKind::Grant, now));
-            jobs.push(NewJob::notify(req.id, "approved", now));
+            jobs.push(NewJob::notify(req.id, NotifyEvent::Approved, now));
+            // Recorded with the request: a crash cannot separate them.
+            approval = Some(Approval {
+                actor: Actor::User(req.requester.clone()),
+                detail: serde_json::json!({ "self_approved": true }),
+            });
         }
     }
-    state.store.create_request(req, &jobs).await?;
-    if accepted.plan == ApprovalPlan::SelfApproved {
-        state
-            .store
-            .append_audit(
-                req.id,
-                now,
-                &Actor::User(req.requester.clone()),
-                RequestStatus::Approved.as_str(),
-                serde_json::json!({ "self_approved": true }),
-            )
-            .await?;
+    state
+        .store
+        .create_request(req, approval.as_ref(), &jobs)
+        .await?;
+    if approval.is_some() {
         state
             .metrics
             .decisions

@@ -1,12 +1,15 @@
-//! Transitions driven by time, compare-and-set so that several replicas
-//! announce each one once.
+//! What time moves on: grants whose expiry passed, requests nobody decided
+//! in time, and the gauges. Several replicas may sweep at once: every step
+//! is a compare-and-set or a job enqueued at most once.
 
+use crate::domain::access::TAILSCALE_EXPIRY_LAG;
 use crate::domain::RequestStatus;
 use crate::state::AppState;
-use crate::store::{Actor, NewJob, RequestFilter, StoreError, Transition};
+use crate::store::{Actor, JobKind, NewJob, NotifyEvent, RequestFilter, StoreError, Transition};
 
-/// active → expired for grants whose time is up. Tailscale drops the
-/// attribute by itself at the expiry we set.
+/// Active grants whose expiry passed: converge their pair, which removes
+/// the attribute unless another grant still needs it, and only then marks
+/// the grant `expired` (so "has ended" is true when it is said).
 pub async fn expire_due(state: &AppState) -> Result<(), StoreError> {
     let now = state.now();
     let due = RequestFilter {
@@ -14,7 +17,16 @@ pub async fn expire_due(state: &AppState) -> Result<(), StoreError> {
         expires_before: Some(now),
         ..Default::default()
     };
-    sweep(state, due, RequestStatus::Expired).await
+    for req in state.store.list_requests(&due).await? {
+        let queued = state
+            .store
+            .enqueue_once(&NewJob::now(req.id, JobKind::Converge, now))
+            .await?;
+        if queued.is_some() {
+            state.kick();
+        }
+    }
+    Ok(())
 }
 
 /// pending → timed_out for requests nobody decided in time.
@@ -27,32 +39,34 @@ pub async fn time_out_due(state: &AppState) -> Result<(), StoreError> {
         created_before: Some(cutoff),
         ..Default::default()
     };
-    sweep(state, due, RequestStatus::TimedOut).await
-}
-
-/// Moves every request `due` selects (all in one status) to `to`, and
-/// notifies with the new status as the event. A request another replica
-/// moved first is skipped.
-async fn sweep(state: &AppState, due: RequestFilter, to: RequestStatus) -> Result<(), StoreError> {
-    let now = state.now();
     for req in state.store.list_requests(&due).await? {
-        let t = Transition::new(req.id, req.status, to, Actor::System, now).job(NewJob::notify(
+        let t = Transition::new(
             req.id,
-            to.as_str(),
+            RequestStatus::Pending,
+            RequestStatus::TimedOut,
+            Actor::System,
             now,
-        ));
+        )
+        .job(NewJob::notify(req.id, NotifyEvent::TimedOut, now));
         match state.store.transition(t).await {
             Ok(_) => {
                 state
                     .metrics
-                    .request_outcome(req.attribute.as_str(), to.as_str());
-                tracing::info!(request = %req.id, status = %to, "request moved on by time");
+                    .request_outcome(req.attribute.as_str(), "timed_out");
+                tracing::info!(request = %req.id, "request timed out");
             }
             Err(StoreError::Conflict { .. }) => {}
             Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+fn with_status(status: RequestStatus) -> RequestFilter {
+    RequestFilter {
+        statuses: vec![status],
+        ..Default::default()
+    }
 }
 
 pub async fn update_gauges(state: &AppState) -> Result<(), StoreError> {
@@ -66,13 +80,23 @@ pub async fn update_gauges(state: &AppState) -> Result<(), StoreError> {
             .map(|t| (now - t).num_seconds().max(0))
             .unwrap_or(0),
     );
-    let active = state
-        .store
-        .count_requests(&RequestFilter {
-            statuses: vec![RequestStatus::Active],
-            ..Default::default()
-        })
+    let store = &state.store;
+    let active = store
+        .count_requests(&with_status(RequestStatus::Active))
         .await?;
     state.metrics.active_grants.set(active);
+    // Access that should have ended and is not known to be gone: revokes
+    // Tailscale has not confirmed, and grants past their expiry (beyond
+    // the minutes Tailscale itself may take) not yet seen removed.
+    let revoking = store
+        .count_requests(&with_status(RequestStatus::Revoking))
+        .await?;
+    let overdue = store
+        .count_requests(&RequestFilter {
+            expires_before: Some(now - TAILSCALE_EXPIRY_LAG),
+            ..with_status(RequestStatus::Active)
+        })
+        .await?;
+    state.metrics.lingering_grants.set(revoking + overdue);
     Ok(())
 }

@@ -16,18 +16,50 @@ pub mod actions {
     pub const REQUEST_AGAIN: &str = "request_again";
 }
 
+/// Who ended a request early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Closer {
+    /// Clicked Revoke or Cancel.
+    Person(SlackUserId),
+    /// Removed the attribute outside accessbot (admin console, API).
+    Tailnet,
+}
+
 /// What a message needs besides the request.
 pub struct MessageContext<'a> {
     pub req: &'a AccessRequest,
     /// The profile's display name (or the attribute when it was removed).
     pub profile_name: &'a str,
     /// Who ended an active grant early or cancelled, from the audit trail.
-    pub closed_by: Option<&'a SlackUserId>,
+    pub closed_by: Option<&'a Closer>,
     pub pending_timeout: std::time::Duration,
+    /// Why Tailscale has not removed access yet, when a revoke failed.
+    pub revoke_failure: Option<&'a str>,
 }
 
-fn mention(u: &SlackUserId) -> String {
+pub(super) fn mention(u: &SlackUserId) -> String {
     format!("<@{u}>")
+}
+
+/// "<@U…>", or how the tailnet ended it.
+fn closer(ctx: &MessageContext<'_>) -> String {
+    match ctx.closed_by {
+        Some(Closer::Person(u)) => mention(u),
+        Some(Closer::Tailnet) => "an admin outside accessbot".into(),
+        None => "someone".into(),
+    }
+}
+
+/// ":warning: Could not remove access: …. It stays until …" while a revoke
+/// is not confirmed.
+fn revoke_trouble(ctx: &MessageContext<'_>) -> Option<String> {
+    ctx.revoke_failure.map(|why| {
+        format!(
+            ":warning: Could not remove access yet: {}. It stays until {} at the latest; accessbot keeps trying.",
+            escape(why),
+            until(ctx.req)
+        )
+    })
 }
 
 /// "*alice-laptop* (alice@example.com · macOS · 100.64.0.1)"
@@ -88,7 +120,7 @@ fn details(ctx: &MessageContext<'_>) -> SlackBlock {
     SlackSectionBlock::new().with_fields(fields).into()
 }
 
-fn buttons(items: Vec<SlackBlockButtonElement>) -> SlackBlock {
+pub(super) fn buttons(items: Vec<SlackBlockButtonElement>) -> SlackBlock {
     SlackActionsBlock::new(
         items
             .into_iter()
@@ -98,7 +130,7 @@ fn buttons(items: Vec<SlackBlockButtonElement>) -> SlackBlock {
     .into()
 }
 
-fn content(text: String, blocks: Vec<SlackBlock>) -> SlackMessageContent {
+pub(super) fn content(text: String, blocks: Vec<SlackBlock>) -> SlackMessageContent {
     SlackMessageContent::new()
         .with_text(text)
         .with_blocks(blocks)
@@ -111,13 +143,13 @@ fn decider(r: &AccessRequest) -> String {
         .unwrap_or_else(|| "accessbot".into())
 }
 
-fn until(r: &AccessRequest) -> String {
+pub(super) fn until(r: &AccessRequest) -> String {
     r.expires_at
         .map(slack_date)
         .unwrap_or_else(|| "its expiry".into())
 }
 
-fn what(ctx: &MessageContext<'_>) -> String {
+pub(super) fn what(ctx: &MessageContext<'_>) -> String {
     format!(
         "*{}* on *{}*",
         escape(ctx.profile_name),
@@ -145,10 +177,21 @@ pub fn approver_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
             ]));
             None
         }
-        RequestStatus::Approved => Some(format!(
-            ":hourglass_flowing_sand: Approved by {}; granting access…",
-            decider(r)
-        )),
+        RequestStatus::Approved => match &r.failure_reason {
+            Some(why) => Some(format!(
+                ":warning: Approved by {}, but access could not be granted: {}. Making sure nothing was left on the device…",
+                decider(r),
+                escape(why)
+            )),
+            None => {
+                blocks.push(context(format!(
+                    ":hourglass_flowing_sand: Approved by {}; granting access…",
+                    decider(r)
+                )));
+                blocks.push(buttons(vec![button("Cancel approval", actions::CANCEL, &id)]));
+                None
+            }
+        },
         RequestStatus::Active => {
             blocks.push(context(format!(
                 ":white_check_mark: Approved by {}. Access until {}.",
@@ -174,12 +217,19 @@ pub fn approver_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
             decider(r),
             until(r)
         )),
+        RequestStatus::Revoking => Some(
+            revoke_trouble(ctx).unwrap_or_else(|| {
+                format!(
+                    ":hourglass_flowing_sand: Approved by {}. {} revoked it; removing access…",
+                    decider(r),
+                    closer(ctx)
+                )
+            }),
+        ),
         RequestStatus::Revoked => Some(format!(
             ":octagonal_sign: Approved by {}. Revoked early by {}.",
             decider(r),
-            ctx.closed_by
-                .map(mention)
-                .unwrap_or_else(|| "someone".into())
+            closer(ctx)
         )),
     };
     if let Some(text) = outcome {
@@ -212,14 +262,24 @@ pub fn requester_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
             ),
             vec![button("Cancel request", actions::CANCEL, &id)],
         ),
-        RequestStatus::Approved => (
-            format!(
-                ":hourglass_flowing_sand: {} approved your request for {}; granting access…",
-                decider(r),
-                what(ctx)
+        RequestStatus::Approved => match &r.failure_reason {
+            Some(why) => (
+                format!(
+                    ":warning: Your request for {} could not be granted: {}. Making sure nothing was left on the device…",
+                    what(ctx),
+                    escape(why)
+                ),
+                vec![],
             ),
-            vec![],
-        ),
+            None => (
+                format!(
+                    ":hourglass_flowing_sand: {} approved your request for {}; granting access…",
+                    decider(r),
+                    what(ctx)
+                ),
+                vec![button("Cancel request", actions::CANCEL, &id)],
+            ),
+        },
         RequestStatus::Active => (
             format!(
                 ":white_check_mark: You have {} until {} (approved by {}).",
@@ -260,13 +320,21 @@ pub fn requester_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
             format!(":checkered_flag: Your access to {} has ended.", what(ctx)),
             vec![again()],
         ),
+        RequestStatus::Revoking => (
+            revoke_trouble(ctx).unwrap_or_else(|| {
+                format!(
+                    ":hourglass_flowing_sand: {} revoked your access to {}; removing it…",
+                    closer(ctx),
+                    what(ctx)
+                )
+            }),
+            vec![],
+        ),
         RequestStatus::Revoked => (
             format!(
                 ":octagonal_sign: Your access to {} was revoked by {}.",
                 what(ctx),
-                ctx.closed_by
-                    .map(mention)
-                    .unwrap_or_else(|| "someone".into())
+                closer(ctx)
             ),
             vec![again()],
         ),
@@ -293,13 +361,19 @@ pub fn channel_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
             until(r),
             decider(r)
         ),
+        RequestStatus::Revoking => revoke_trouble(ctx).unwrap_or_else(|| {
+            format!(
+                ":hourglass_flowing_sand: {} revoked {}'s access to {}; removing it…",
+                closer(ctx),
+                mention(&r.requester),
+                what(ctx)
+            )
+        }),
         RequestStatus::Revoked => format!(
             ":lock: {}'s access to {} was revoked by {}.",
             mention(&r.requester),
             what(ctx),
-            ctx.closed_by
-                .map(mention)
-                .unwrap_or_else(|| "someone".into())
+            closer(ctx)
         ),
         RequestStatus::Expired => format!(
             ":lock: {}'s access to {} has ended.",
@@ -317,14 +391,4 @@ pub fn channel_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
         context(format!("Reason: {}", escape(&fit(r.reason.as_str(), 500)))),
     ];
     content(text, blocks)
-}
-
-/// A nudge to the approver of a request still pending.
-pub fn reminder_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
-    let text = format!(
-        ":bell: Reminder: {} is still waiting for your decision on {}. The request is above.",
-        mention(&ctx.req.requester),
-        what(ctx)
-    );
-    content(text.clone(), vec![section(text)])
 }

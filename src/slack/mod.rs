@@ -4,5 +4,6 @@
 pub mod api;
 pub mod blocks;
 pub mod messages;
+pub mod notices;
 pub mod people;
 pub mod views;

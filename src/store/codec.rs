@@ -16,7 +16,8 @@ use crate::domain::{AccessRequest, DeviceSnapshot, InvalidTransition, RequestSta
 macro_rules! request_columns {
     () => {
         "id, requester, requester_email, attribute, value, device, duration_secs, approver, \
-         reason, status, created_at, updated_at, decided_by, decided_at, expires_at, failure_reason"
+         reason, status, created_at, updated_at, decided_by, decided_at, expires_at, failure_reason, \
+         decided_by_email"
     };
 }
 pub(super) use request_columns;
@@ -139,6 +140,7 @@ pub(super) fn lease_until(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::NotifyEvent;
 
     #[test]
     fn nul_is_replaced_everywhere_in_json() {
@@ -151,16 +153,45 @@ mod tests {
     }
 
     #[test]
+    fn notify_events_keep_their_stored_names() {
+        // Jobs queued before the events were an enum stored these strings.
+        for old in [
+            "requested",
+            "reminder",
+            "approved",
+            "denied",
+            "cancelled",
+            "granted",
+            "failed",
+            "refresh",
+            "expired",
+            "timed_out",
+            "revoked",
+        ] {
+            let kind = parse_job_kind(1, serde_json::json!({"kind": "notify", "event": old}))
+                .unwrap_or_else(|e| panic!("{old}: {e}"));
+            let JobKind::Notify { event } = kind else {
+                panic!("{old} is not a notification")
+            };
+            assert_eq!(event.as_str(), old);
+        }
+    }
+
+    #[test]
     fn job_payload_carries_its_tag() {
         let (v, tag) = job_payload(&JobKind::Notify {
-            event: "approved".into(),
+            event: NotifyEvent::Approved,
         })
         .unwrap();
         assert_eq!(tag, "notify");
         assert_eq!(
+            v,
+            serde_json::json!({"kind": "notify", "event": "approved"})
+        );
+        assert_eq!(
             parse_job_kind(1, v).unwrap(),
             JobKind::Notify {
-                event: "approved".into()
+                event: NotifyEvent::Approved
             }
         );
         assert!(matches!(

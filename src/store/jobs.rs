@@ -92,4 +92,40 @@ where
             (Err(e), None) => Err(e.into()),
         }
     }
+
+    /// Whether `job`'s request already has a live job of its kind (not dead,
+    /// not running): enqueueing another would only repeat it.
+    pub(super) async fn live_job_exists<'c>(
+        conn: impl Executor<'c, Database = D::DB>,
+        job: &NewJob,
+    ) -> Result<bool, StoreError> {
+        let (_, tag) = codec::job_payload(&job.kind)?;
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id FROM jobs WHERE request_id = $1 AND kind = $2 AND dead = {} \
+             AND leased_by IS NULL LIMIT 1",
+            D::FALSE
+        )))
+        .bind_nullable(job.request_id.map(D::id))
+        .bind(tag)
+        .fetch_optional(conn)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    pub(super) async fn extend_job<'c>(
+        conn: impl Executor<'c, Database = D::DB>,
+        id: i64,
+        worker: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND leased_by = $3 RETURNING id",
+        )
+        .bind(D::time(until))
+        .bind(id)
+        .bind(worker.to_owned())
+        .fetch_optional(conn)
+        .await?;
+        Ok(renewed.is_some())
+    }
 }

@@ -27,34 +27,43 @@ use crate::domain::{AccessRequest, NodeId, RequestId, RequestStatus, SlackUserId
 mod codec;
 pub mod connect;
 pub mod dialect;
+mod job;
 mod jobs;
+mod locks;
 pub mod postgres;
 mod requests;
 pub mod sql;
 pub mod sqlite;
 pub use connect::{connect, missing_sqlite_file};
+pub use job::{Job, JobKind, JobStats, NewJob, NotifyEvent};
 
-/// Who caused an event: a Slack user, or accessbot itself (worker, timeouts).
+/// Who caused an event: a Slack user, accessbot itself (worker, timeouts),
+/// or the tailnet (an attribute removed outside accessbot).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
 pub enum Actor {
     User(SlackUserId),
     System,
+    Tailnet,
 }
 
 impl Actor {
-    /// Stored form: a Slack user ID, or `system`.
+    /// Stored form: a Slack user ID, `system` or `tailnet`.
     pub fn as_str(&self) -> &str {
         match self {
             Actor::User(u) => u.as_str(),
             Actor::System => "system",
+            Actor::Tailnet => "tailnet",
         }
     }
 
     pub fn parse(raw: &str) -> Self {
-        SlackUserId::parse(raw)
-            .map(Actor::User)
-            .unwrap_or(Actor::System)
+        match raw {
+            "tailnet" => Actor::Tailnet,
+            _ => SlackUserId::parse(raw)
+                .map(Actor::User)
+                .unwrap_or(Actor::System),
+        }
     }
 }
 
@@ -68,8 +77,9 @@ pub struct Transition {
     pub at: DateTime<Utc>,
     /// Free-form context for the audit event (e.g. Tailscale's error message).
     pub detail: serde_json::Value,
-    /// Set `decided_by`/`decided_at` (approve, deny).
-    pub decided_by: Option<SlackUserId>,
+    /// Set `decided_by`/`decided_at` (approve, deny), and the decider's
+    /// e-mail when known.
+    pub decided_by: Option<(SlackUserId, Option<String>)>,
     /// Set `expires_at` (on activation).
     pub expires_at: Option<DateTime<Utc>>,
     /// Set `failure_reason` (on failure).
@@ -105,8 +115,8 @@ impl Transition {
         self
     }
 
-    pub fn decided_by(mut self, who: SlackUserId) -> Self {
-        self.decided_by = Some(who);
+    pub fn decided_by(mut self, who: SlackUserId, email: Option<String>) -> Self {
+        self.decided_by = Some((who, email));
         self
     }
 
@@ -124,6 +134,14 @@ impl Transition {
         self.jobs.push(job);
         self
     }
+}
+
+/// The decision recorded with a request created already approved (a
+/// self-approval without confirmation): its `approved` audit event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Approval {
+    pub actor: Actor,
+    pub detail: serde_json::Value,
 }
 
 /// Which Slack message of a request a reference points at.
@@ -170,60 +188,6 @@ pub struct AuditEvent {
     /// `created`, or the new status for a transition, or another action name.
     pub action: String,
     pub detail: serde_json::Value,
-}
-
-/// What a job does; the worker dispatches on it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum JobKind {
-    /// Set the attribute on the device (approved → active | failed).
-    Grant,
-    /// Remove (or shorten) the attribute after a revoke.
-    Revoke,
-    /// Send or refresh the Slack messages for the request's current state.
-    Notify { event: String },
-}
-
-/// A job to enqueue.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NewJob {
-    pub request_id: Option<RequestId>,
-    pub kind: JobKind,
-    pub run_at: DateTime<Utc>,
-}
-
-impl NewJob {
-    pub fn now(request_id: RequestId, kind: JobKind, at: DateTime<Utc>) -> Self {
-        Self {
-            request_id: Some(request_id),
-            kind,
-            run_at: at,
-        }
-    }
-
-    /// Send or refresh the request's Slack messages for `event` at `at`.
-    pub fn notify(request_id: RequestId, event: &str, at: DateTime<Utc>) -> Self {
-        Self::now(
-            request_id,
-            JobKind::Notify {
-                event: event.into(),
-            },
-            at,
-        )
-    }
-}
-
-/// A claimed job, leased to one worker until `lease_until`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Job {
-    pub id: i64,
-    pub request_id: Option<RequestId>,
-    pub kind: JobKind,
-    pub run_at: DateTime<Utc>,
-    /// Attempts so far, this one included.
-    pub attempts: i32,
-    pub last_error: Option<String>,
-    pub lease_until: DateTime<Utc>,
 }
 
 /// Selects requests to list.
@@ -285,11 +249,16 @@ pub trait Store: Send + Sync + 'static {
     async fn pending_migrations(&self) -> Result<Vec<String>, StoreError>;
 
     /// Store a new request (its status must be `pending`, or `approved` for a
-    /// self-approval without confirmation), its `created` audit event, and
-    /// `jobs`, in one transaction. An ID already stored is
-    /// [`StoreError::Duplicate`]; another status is
-    /// [`StoreError::InvalidTransition`].
-    async fn create_request(&self, req: &AccessRequest, jobs: &[NewJob]) -> Result<(), StoreError>;
+    /// self-approval without confirmation), its `created` audit event, the
+    /// `approved` event of `approval` (at `decided_at`), and `jobs`, in one
+    /// transaction. An ID already stored is [`StoreError::Duplicate`];
+    /// another status is [`StoreError::InvalidTransition`].
+    async fn create_request(
+        &self,
+        req: &AccessRequest,
+        approval: Option<&Approval>,
+        jobs: &[NewJob],
+    ) -> Result<(), StoreError>;
 
     async fn get_request(&self, id: RequestId) -> Result<Option<AccessRequest>, StoreError>;
 
@@ -307,6 +276,40 @@ pub trait Store: Send + Sync + 'static {
     /// unknown one [`StoreError::NotFound`]. `from → to` outside the state
     /// machine is [`StoreError::InvalidTransition`], checked first.
     async fn transition(&self, t: Transition) -> Result<AccessRequest, StoreError>;
+
+    /// Record that granting an `approved` request was given up (`reason`),
+    /// with an audit event `grant_given_up`; the request stays `approved`
+    /// until its device is known to be without the attribute, then fails.
+    /// False when the request is no longer `approved` or was already given up.
+    async fn give_up_grant(
+        &self,
+        id: RequestId,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Take the lock `name` for `holder` until `now + ttl` when it is free,
+    /// expired, or already this holder's; returns its fencing token, which
+    /// grows with every take, or `None` when another holder has it.
+    async fn acquire_lock(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Extend a held lock to `now + ttl`; false when `token` lost it.
+    async fn renew_lock(
+        &self,
+        name: &str,
+        token: i64,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Let the lock go (a lost one is left alone).
+    async fn release_lock(&self, name: &str, token: i64) -> Result<(), StoreError>;
 
     /// Remember (or replace) where one of a request's messages lives.
     /// Here, in `append_audit` and in `enqueue`, an unknown request is
@@ -329,6 +332,10 @@ pub trait Store: Send + Sync + 'static {
 
     async fn enqueue(&self, job: &NewJob) -> Result<i64, StoreError>;
 
+    /// Enqueue `job` unless the same request already has a live (not dead,
+    /// not leased) job of the same kind; `None` when it had one.
+    async fn enqueue_once(&self, job: &NewJob) -> Result<Option<i64>, StoreError>;
+
     /// Lease up to `limit` jobs that are due (`run_at <= now`) and not leased
     /// (or whose lease expired), to `worker` until `now + lease`. Each due job
     /// is handed to one claimer at a time, across processes.
@@ -339,6 +346,15 @@ pub trait Store: Send + Sync + 'static {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<Job>, StoreError>;
+
+    /// Keep a running job leased to `worker` until `until`. False if the
+    /// lease was lost.
+    async fn renew_job(
+        &self,
+        id: i64,
+        worker: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 
     /// Done: the job is removed from the queue. False if the lease was lost.
     async fn complete_job(&self, id: i64, worker: &str) -> Result<bool, StoreError>;
@@ -355,13 +371,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Queue depth (due and not dead) and the `run_at` of the oldest due job.
     async fn job_stats(&self, now: DateTime<Utc>) -> Result<JobStats, StoreError>;
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct JobStats {
-    pub due: i64,
-    pub dead: i64,
-    pub oldest_due: Option<DateTime<Utc>>,
 }
 
 pub type DynStore = Arc<dyn Store>;

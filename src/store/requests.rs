@@ -63,6 +63,7 @@ where
             decided_at: D::read_opt_time(row.try_get("decided_at")?)?,
             expires_at: D::read_opt_time(row.try_get("expires_at")?)?,
             failure_reason: row.try_get("failure_reason")?,
+            decided_by_email: row.try_get("decided_by_email")?,
         })
     }
 
@@ -152,5 +153,44 @@ pub(super) fn missing_request(id: RequestId) -> impl FnOnce(sqlx::Error) -> Stor
     move |e| match &e {
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound(id),
         _ => StoreError::Database(e),
+    }
+}
+
+impl<D: Dialect> SqlStore<D>
+where
+    for<'c> &'c mut super::dialect::Connection<D>: Executor<'c, Database = D::DB>,
+    for<'n> &'n str: ColumnIndex<Row<D>>,
+    String: Value<D::DB>,
+    i64: Value<D::DB>,
+{
+    /// See [`super::Store::give_up_grant`].
+    pub(super) async fn mark_given_up(
+        pool: &sqlx::Pool<D::DB>,
+        id: RequestId,
+        reason: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = pool.begin_with(D::BEGIN_WRITE).await?;
+        let marked = sqlx::query(
+            "UPDATE requests SET failure_reason = $1, updated_at = $2 \
+             WHERE id = $3 AND status = 'approved' AND failure_reason IS NULL RETURNING id",
+        )
+        .bind(clean(reason).into_owned())
+        .bind(D::time(at))
+        .bind(D::id(id))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if marked.is_some() {
+            let event = NewAudit {
+                id,
+                at,
+                actor: &Actor::System,
+                action: "grant_given_up",
+                detail: &serde_json::json!({ "error": reason }),
+            };
+            Self::insert_audit(&mut *tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(marked.is_some())
     }
 }

@@ -19,10 +19,10 @@ use super::dialect::{Arguments, BindNullable, Connection, Dialect, Row, Value};
 use super::jobs::JobStatements;
 use super::requests::{missing_request, NewAudit};
 use super::{
-    Actor, AuditEvent, Job, JobStats, MessageRef, NewJob, RequestFilter, Store, StoreError,
-    Transition,
+    Actor, Approval, AuditEvent, Job, JobStats, MessageRef, NewJob, RequestFilter, Store,
+    StoreError, Transition,
 };
-use crate::domain::{AccessRequest, RequestId};
+use crate::domain::{AccessRequest, RequestId, RequestStatus};
 
 /// The store on the dialect's database: [`super::postgres::PgStore`] or
 /// [`super::sqlite::SqliteStore`], built by their `connect`.
@@ -93,14 +93,19 @@ where
             .collect())
     }
 
-    async fn create_request(&self, req: &AccessRequest, jobs: &[NewJob]) -> Result<(), StoreError> {
+    async fn create_request(
+        &self,
+        req: &AccessRequest,
+        approval: Option<&Approval>,
+        jobs: &[NewJob],
+    ) -> Result<(), StoreError> {
         codec::check_new_status(req.status)?;
         let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
         let inserted = sqlx::query(concat!(
             "INSERT INTO requests (",
             request_columns!(),
             ", node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-             $15, $16, $17)"
+             $15, $16, $17, $18)"
         ))
         .bind(D::id(req.id))
         .bind(req.requester.as_str().to_owned())
@@ -118,6 +123,7 @@ where
         .bind_nullable(req.decided_at.map(D::time))
         .bind_nullable(req.expires_at.map(D::time))
         .bind_nullable(clean_opt(req.failure_reason.as_deref()))
+        .bind_nullable(clean_opt(req.decided_by_email.as_deref()))
         .bind(req.device.node_id.as_str().to_owned())
         .execute(&mut *tx)
         .await;
@@ -135,6 +141,16 @@ where
             detail: &codec::created_detail(req),
         };
         Self::insert_audit(&mut *tx, created).await?;
+        if let Some(approval) = approval {
+            let approved = NewAudit {
+                id: req.id,
+                at: req.decided_at.unwrap_or(req.created_at),
+                actor: &approval.actor,
+                action: RequestStatus::Approved.as_str(),
+                detail: &approval.detail,
+            };
+            Self::insert_audit(&mut *tx, approved).await?;
+        }
         for job in jobs {
             Self::insert_job(&mut *tx, job).await?;
         }
@@ -178,18 +194,20 @@ where
         let updated = sqlx::query(concat!(
             "UPDATE requests SET status = $1, updated_at = $2, ",
             "decided_by = COALESCE($3, decided_by), decided_at = COALESCE($4, decided_at), ",
-            "expires_at = COALESCE($5, expires_at), failure_reason = COALESCE($6, failure_reason) ",
+            "expires_at = COALESCE($5, expires_at), failure_reason = COALESCE($6, failure_reason), ",
+            "decided_by_email = COALESCE($9, decided_by_email) ",
             "WHERE id = $7 AND status = $8 RETURNING ",
             request_columns!()
         ))
         .bind(t.to.as_str().to_owned())
         .bind(D::time(t.at))
-        .bind_nullable(t.decided_by.as_ref().map(|u| u.as_str().to_owned()))
+        .bind_nullable(t.decided_by.as_ref().map(|(u, _)| u.as_str().to_owned()))
         .bind_nullable(t.decided_by.as_ref().map(|_| D::time(t.at)))
         .bind_nullable(t.expires_at.map(D::time))
         .bind_nullable(clean_opt(t.failure_reason.as_deref()))
         .bind(D::id(t.id))
         .bind(t.from.as_str().to_owned())
+        .bind_nullable(t.decided_by.as_ref().and_then(|(_, e)| clean_opt(e.as_deref())))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = updated else {
@@ -216,6 +234,41 @@ where
         }
         tx.commit().await?;
         Ok(req)
+    }
+
+    async fn give_up_grant(
+        &self,
+        id: RequestId,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Self::mark_given_up(&self.pool, id, reason, at).await
+    }
+
+    async fn acquire_lock(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Option<i64>, StoreError> {
+        let until = codec::lease_until(now, ttl)?;
+        Self::take_lock(&self.pool, name, holder, now, until).await
+    }
+
+    async fn renew_lock(
+        &self,
+        name: &str,
+        token: i64,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let until = codec::lease_until(now, ttl)?;
+        Self::extend_lock(&self.pool, name, token, until).await
+    }
+
+    async fn release_lock(&self, name: &str, token: i64) -> Result<(), StoreError> {
+        Self::drop_lock(&self.pool, name, token).await
     }
 
     async fn set_message_ref(&self, id: RequestId, msg: &MessageRef) -> Result<(), StoreError> {
@@ -270,6 +323,16 @@ where
         Self::insert_job(&self.pool, job).await
     }
 
+    async fn enqueue_once(&self, job: &NewJob) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
+        let queued = match Self::live_job_exists(&mut *tx, job).await? {
+            true => None,
+            false => Some(Self::insert_job(&mut *tx, job).await?),
+        };
+        tx.commit().await?;
+        Ok(queued)
+    }
+
     async fn claim_jobs(
         &self,
         worker: &str,
@@ -293,6 +356,15 @@ where
             .collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by_key(|j| (j.run_at, j.id));
         Ok(jobs)
+    }
+
+    async fn renew_job(
+        &self,
+        id: i64,
+        worker: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Self::extend_job(&self.pool, id, worker, until).await
     }
 
     async fn complete_job(&self, id: i64, worker: &str) -> Result<bool, StoreError> {

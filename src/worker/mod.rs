@@ -5,6 +5,8 @@
 //! one worker at a time, and every transition is a compare-and-set, so
 //! nothing happens twice.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rand::Rng;
@@ -40,19 +42,18 @@ const MAX_IN_FLIGHT: usize = 16;
 pub struct Worker {
     state: AppState,
     id: std::sync::Arc<str>,
+    /// Jobs this worker is running: one it claims again (its lease ran out
+    /// while it ran, e.g. the process stalled) is not started twice.
+    running_ids: std::sync::Arc<Mutex<HashSet<i64>>>,
 }
 
 impl Worker {
     pub fn new(state: AppState) -> Self {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "accessbot".into());
-        let id = format!(
-            "{host}-{}-{}",
-            std::process::id(),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
+        let id = state.instance.clone().into();
         Self {
             state,
-            id: id.into(),
+            id,
+            running_ids: Default::default(),
         }
     }
 
@@ -91,30 +92,55 @@ impl Worker {
                 .claim_jobs(&self.id, self.state.now(), LEASE, free as u32)
                 .await?;
             for job in jobs {
+                if !self.running_ids.lock().expect("running ids").insert(job.id) {
+                    tracing::warn!(
+                        job = job.id,
+                        "claimed a job this worker is still running; left to it"
+                    );
+                    continue;
+                }
                 let worker = self.clone();
-                running.spawn(async move { worker.run_job(job).await });
+                running.spawn(async move {
+                    let id = job.id;
+                    worker.run_job(job).await;
+                    worker.running_ids.lock().expect("running ids").remove(&id);
+                });
             }
         }
         sweeps::update_gauges(&self.state).await?;
         Ok(())
     }
 
+    /// Runs one job while keeping its lease, then records the outcome.
     async fn run_job(&self, job: Job) {
         let run = JobRun {
             attempts: job.attempts,
             last_attempt: job.attempts >= MAX_ATTEMPTS,
         };
-        let result = dispatch(&self.state, &job, run).await;
+        let result = tokio::select! {
+            result = dispatch(&self.state, &job, run) => result,
+            () = self.keep_leased(job.id) => {
+                // Another worker may have it now: stop before doing more.
+                tracing::warn!(job = job.id, "lost the job's lease while running; stopped");
+                return;
+            }
+        };
         let store = &self.state.store;
+        let retry_at = |after| {
+            self.state.now()
+                + chrono::Duration::from_std(backoff(job.attempts, after)).unwrap_or_default()
+        };
         let outcome = match result {
             Ok(()) => store.complete_job(job.id, &self.id).await,
             Err(JobError::Retry { error, after }) if !run.last_attempt => {
-                let retry_at = self.state.now()
-                    + chrono::Duration::from_std(backoff(job.attempts, after)).unwrap_or_default();
-                tracing::warn!(job = job.id, kind = ?job.kind, attempts = job.attempts, error, %retry_at, "job failed; will retry");
-                store
-                    .fail_job(job.id, &self.id, &error, Some(retry_at))
-                    .await
+                let at = retry_at(after);
+                tracing::warn!(job = job.id, kind = ?job.kind, attempts = job.attempts, error, retry_at = %at, "job failed; will retry");
+                store.fail_job(job.id, &self.id, &error, Some(at)).await
+            }
+            Err(JobError::Again { error, after }) => {
+                let at = retry_at(after);
+                tracing::warn!(job = job.id, kind = ?job.kind, attempts = job.attempts, error, retry_at = %at, "job not done yet; will try again");
+                store.fail_job(job.id, &self.id, &error, Some(at)).await
             }
             Err(JobError::Retry { error, .. }) | Err(JobError::Permanent(error)) => {
                 tracing::error!(job = job.id, kind = ?job.kind, attempts = job.attempts, error, "job failed; giving up");
@@ -127,6 +153,22 @@ impl Worker {
                 tracing::warn!(job = job.id, "lost the job's lease; another worker has it")
             }
             Err(e) => tracing::error!(job = job.id, error = %e, "could not record job result"),
+        }
+    }
+
+    /// Renews the job's lease every quarter lease while it runs; returns
+    /// only when the lease was lost.
+    async fn keep_leased(&self, id: i64) {
+        loop {
+            tokio::time::sleep(LEASE / 4).await;
+            let until = self.state.now()
+                + chrono::Duration::from_std(LEASE).expect("lease fits a chrono duration");
+            match self.state.store.renew_job(id, &self.id, until).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                // The database may be back before the lease runs out.
+                Err(e) => tracing::warn!(job = id, error = %e, "could not renew a job's lease"),
+            }
         }
     }
 }
@@ -145,7 +187,8 @@ async fn dispatch(state: &AppState, job: &Job, run: JobRun) -> Result<(), JobErr
         match &job.kind {
             JobKind::Grant => flow::grant::run_grant(state, req, run).await,
             JobKind::Revoke => flow::grant::run_revoke(state, req, run).await,
-            JobKind::Notify { event } => flow::notify::run_notify(state, req, event, run).await,
+            JobKind::Converge => flow::grant::run_converge(state, req, run).await,
+            JobKind::Notify { event } => flow::notify::run_notify(state, req, *event, run).await,
         }
     }
     .instrument(span)

@@ -106,8 +106,14 @@ async fn the_requester_can_revoke(backend: Backend) {
     wait_for_dm(&app, BOB, "Revoked early by <@U0ALICE01>").await;
     wait_until("the channel is told", || channel_says(&app, "revoked")).await;
     let events = app.state.store.audit_events(req.id).await.unwrap();
-    let revoked = events.iter().find(|e| e.action == "revoked").unwrap();
-    assert_eq!(revoked.actor.as_str(), ALICE);
+    let clicked = events.iter().find(|e| e.action == "revoking").unwrap();
+    assert_eq!(clicked.actor.as_str(), ALICE, "who revoked");
+    let confirmed = events.iter().find(|e| e.action == "revoked").unwrap();
+    assert_eq!(
+        confirmed.actor.as_str(),
+        "system",
+        "Tailscale's confirmation"
+    );
 }
 
 async fn the_approver_can_revoke(backend: Backend) {
@@ -191,10 +197,11 @@ async fn granting_never_shortens_existing_access(backend: Backend) {
     let long = active_grant(&app, 8).await;
     let short = active_grant(&app, 1).await;
     let posts = app.attribute_posts();
-    assert_eq!(posts.len(), 2);
-    let second: chrono::DateTime<chrono::Utc> =
-        posts[1]["expiry"].as_str().unwrap().parse().unwrap();
-    assert_eq!(Some(second), long.expires_at, "the later expiry is kept");
+    assert_eq!(
+        posts.len(),
+        1,
+        "the device already carries the later expiry: nothing to write"
+    );
     // The short grant still ends on its own time.
     assert!(short.expires_at < long.expires_at);
     assert_eq!(attribute_expiry(&app), long.expires_at);
@@ -365,7 +372,8 @@ async fn request_again_opens_a_prefilled_form(backend: Backend) {
 }
 
 async fn reconciliation_reapplies_missing_and_reports_unknown(backend: Backend) {
-    let app = spawn_app!(AppOptions::new(backend));
+    let app =
+        spawn_app!(AppOptions::new(backend).worker_settings("missing_attribute = \"reapply\""));
     let req = active_grant(&app, 4).await;
     app.settle().await;
     // Someone deletes the attribute by hand, and sets another one nobody asked for.
@@ -496,7 +504,9 @@ async fn two_replicas_grant_and_expire_exactly_once(backend: Backend) {
     }
     a.settle().await;
     b.settle().await;
-    assert_eq!(a.attribute_posts().len(), 10, "one POST per request");
+    // Ten grants of one attribute on one device, approved at the same
+    // moment: one write serves them all.
+    assert_eq!(a.attribute_posts().len(), 1, "one POST for the device");
     a.advance(HOUR + Duration::from_secs(60));
     b.state.kick();
     for id in &ids {

@@ -521,7 +521,7 @@ async fn happy_path_grants_once_and_tells_everyone(backend: Backend) {
         .map(|e| e.action)
         .filter(|a| a != "notified")
         .collect();
-    assert_eq!(actions, ["created", "approved", "active"]);
+    assert_eq!(actions, ["created", "approved", "attribute_set", "active"]);
 }
 
 async fn deny_tells_the_requester_and_sets_nothing(backend: Backend) {

@@ -97,6 +97,8 @@ pub struct AppOptions {
     pub profiles: String,
     /// Extra TOML for `[requests]` / `[worker]`.
     pub requests: String,
+    /// Extra TOML for `[worker]`.
+    pub worker_toml: String,
     pub worker: bool,
     /// Receive Slack's payloads over (fake) Socket Mode instead of HTTP.
     pub socket_mode: bool,
@@ -112,6 +114,7 @@ impl AppOptions {
             backend,
             profiles: PROFILES.into(),
             requests: "pending_timeout = \"24h\"\nremind_after = \"1h\"".into(),
+            worker_toml: String::new(),
             worker: true,
             socket_mode: false,
             clock_behind: chrono::Duration::zero(),
@@ -136,6 +139,12 @@ impl AppOptions {
 
     pub fn requests(mut self, toml: &str) -> Self {
         self.requests = toml.into();
+        self
+    }
+
+    /// Extra `[worker]` settings, e.g. `missing_attribute = "reapply"`.
+    pub fn worker_settings(mut self, toml: &str) -> Self {
+        self.worker_toml = toml.into();
         self
     }
 
@@ -248,9 +257,13 @@ impl TestApp {
              [slack]\nrequest_timeout = \"5s\"\nsocket_mode = {}\n\
              [tailscale]\nrequest_timeout = \"5s\"\n\
              [requests]\n{}\n\
-             [worker]\nenabled = {}\npoll_interval = \"50ms\"\nreconcile_interval = \"1h\"\n\
+             [worker]\nenabled = {}\npoll_interval = \"50ms\"\nreconcile_interval = \"1h\"\n{}\n\
              {}",
-            options.socket_mode, options.requests, options.worker, options.profiles
+            options.socket_mode,
+            options.requests,
+            options.worker,
+            options.worker_toml,
+            options.profiles
         );
         let env = MapEnv(vec![
             ("DATABASE_URL".into(), db.url.clone()),

@@ -9,8 +9,8 @@ use secrecy::SecretString;
 
 use super::super::raw::{RawDatabase, RawRequests, RawServer, RawSlack, RawTailscale, RawWorker};
 use super::super::{
-    redact_url, DatabaseConfig, Env, RequestsConfig, ServerConfig, SlackConfig, TailscaleAuth,
-    TailscaleConfig, WorkerConfig,
+    redact_url, DatabaseConfig, Env, MissingAttribute, RequestsConfig, ServerConfig, SlackConfig,
+    TailscaleAuth, TailscaleConfig, WorkerConfig,
 };
 use super::rules::{layered, layered_or, secret, secs, DurationRule, Problems};
 use crate::domain::profile::MAX_MAX_DURATION;
@@ -260,6 +260,13 @@ pub(super) fn worker(p: &mut Problems, raw: RawWorker) -> WorkerConfig {
             "worker.reconcile_interval",
             &raw.reconcile_interval,
             RECONCILE_INTERVAL,
+        ),
+        missing_attribute: p.choice(
+            "worker.missing_attribute",
+            &raw.missing_attribute,
+            MissingAttribute::default(),
+            MissingAttribute::parse,
+            "must be \"end\" (an attribute removed outside accessbot ends its grant) or \"reapply\" (it is set again)",
         ),
     }
 }
