@@ -24,6 +24,7 @@ pub struct Inner {
     pub unaccounted_attributes: IntGauge,
     pub reapplied: IntCounter,
     pub reconciliations: IntCounter,
+    pub attribute_lock_waits: IntCounter,
     pub reconcile_last_success: IntGauge,
     pub revoke_failures: IntCounter,
     pub lingering_grants: IntGauge,
@@ -101,6 +102,10 @@ impl Metrics {
             reconciliations: plain_counter(
                 "accessbot_reconciliations_total",
                 "Reconciliation rounds completed (alert if it stops growing).",
+            ),
+            attribute_lock_waits: plain_counter(
+                "accessbot_attribute_lock_waits_total",
+                "Times a change to a device's attribute waited for another change of the same attribute (here or on another replica).",
             ),
             reconcile_last_success: gauge(
                 "accessbot_reconcile_last_success_timestamp_seconds",

@@ -74,13 +74,24 @@ impl std::ops::Deref for AppState {
 pub struct PairLocks(Mutex<HashMap<Pair, Arc<tokio::sync::Mutex<()>>>>);
 
 impl PairLocks {
-    pub async fn lock(&self, pair: &Pair) -> tokio::sync::OwnedMutexGuard<()> {
+    /// The pair's guard; `on_wait` runs first when another holds it.
+    pub async fn lock(
+        &self,
+        pair: &Pair,
+        on_wait: impl FnOnce(),
+    ) -> tokio::sync::OwnedMutexGuard<()> {
         let mutex = {
             let mut map = self.0.lock().expect("pair locks");
             // Forget pairs nobody holds or waits for, so the map stays small.
             map.retain(|_, m| Arc::strong_count(m) > 1);
             map.entry(pair.clone()).or_default().clone()
         };
-        mutex.lock_owned().await
+        match mutex.clone().try_lock_owned() {
+            Ok(guard) => guard,
+            Err(_) => {
+                on_wait();
+                mutex.lock_owned().await
+            }
+        }
     }
 }

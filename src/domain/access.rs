@@ -8,20 +8,22 @@ use chrono::{DateTime, Utc};
 use super::{AccessRequest, AttributeKey, AttributeValue, NodeId, RequestStatus};
 
 /// A device and an attribute key: the unit that one writer at a time owns.
-/// Tailscale treats keys case-insensitively, so the pair does too.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Tailscale treats keys case-insensitively, so the pair's identity does
+/// too; it keeps the spelling it was made with, for writing.
+#[derive(Clone, Debug)]
 pub struct Pair {
     pub node: NodeId,
-    /// The key in lower case (identity); the spelling written comes from
-    /// the requests.
-    key: String,
+    pub key: AttributeKey,
+    /// The key in lower case: the identity.
+    folded: String,
 }
 
 impl Pair {
     pub fn new(node: NodeId, key: &AttributeKey) -> Self {
         Self {
             node,
-            key: key.as_str().to_ascii_lowercase(),
+            folded: key.as_str().to_ascii_lowercase(),
+            key: key.clone(),
         }
     }
 
@@ -31,16 +33,46 @@ impl Pair {
 
     /// A stable name, e.g. for a lock row: `nodeId/custom:key`.
     pub fn lock_name(&self) -> String {
-        format!("{}/{}", self.node, self.key)
+        format!("{}/{}", self.node, self.folded)
     }
 
     /// Is `key` (as a device reports it) this pair's key?
     pub fn is_key(&self, key: &str) -> bool {
-        key.eq_ignore_ascii_case(&self.key)
+        key.eq_ignore_ascii_case(&self.folded)
     }
 
     pub fn covers(&self, req: &AccessRequest) -> bool {
-        req.device.node_id == self.node && req.attribute.as_str().eq_ignore_ascii_case(&self.key)
+        req.device.node_id == self.node && self.is_key(req.attribute.as_str())
+    }
+
+    fn identity(&self) -> (&NodeId, &str) {
+        (&self.node, &self.folded)
+    }
+}
+
+impl PartialEq for Pair {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity() == other.identity()
+    }
+}
+
+impl Eq for Pair {}
+
+impl std::hash::Hash for Pair {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.identity().hash(state)
+    }
+}
+
+impl PartialOrd for Pair {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pair {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.identity().cmp(&other.identity())
     }
 }
 
@@ -118,6 +150,17 @@ pub struct Carried {
     pub expiry: Option<DateTime<Utc>>,
     /// Whether Tailscale reported expiries at all (`expiries` may be missing).
     pub expiries_known: bool,
+}
+
+/// Slack between an attribute's expiry and the grant it is matched to
+/// (Tailscale keeps whole seconds; clocks differ a little).
+const EXPIRY_SLACK: chrono::Duration = chrono::Duration::minutes(1);
+
+/// Could an attribute expiring at `expiry` have been put there by one of
+/// `requests`? An attribute without an expiry never is accessbot's.
+pub fn accounted_for(expiry: Option<DateTime<Utc>>, requests: &[AccessRequest]) -> bool {
+    let latest = requests.iter().filter_map(could_last_until).max();
+    matches!((expiry, latest), (Some(e), Some(l)) if e <= l + EXPIRY_SLACK)
 }
 
 /// Does the device already carry what is wanted? An expiry Tailscale does

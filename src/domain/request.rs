@@ -65,6 +65,14 @@ impl RequestStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
 
+    /// The status in words ("timed out", "being revoked").
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Revoking => "being revoked".into(),
+            other => other.as_str().replace('_', " "),
+        }
+    }
+
     /// No transition leaves a terminal state.
     pub fn is_terminal(&self) -> bool {
         matches!(

@@ -167,10 +167,7 @@ async fn block_actions(state: AppState, user: SlackUserId, p: Interaction) -> Ac
             &state,
             channel,
             &user,
-            &format!(
-                "This request is already {}.",
-                req.status.as_str().replace('_', " ")
-            ),
+            &format!("This request is already {}.", req.status.describe()),
         ),
         Ok(Outcome::NotFound) => tell(&state, channel, &user, "That request does not exist."),
         Err(e) => return unavailable(e),

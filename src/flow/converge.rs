@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use super::jobs::JobError;
 use super::settle::{self, Seen};
-use crate::domain::access::{matches, wanted, Carried, Pair, Wanted};
-use crate::domain::{AccessRequest, AttributeKey, RequestStatus};
+use crate::domain::access::{accounted_for, matches, wanted, Carried, Pair, Wanted};
+use crate::domain::{AccessRequest, RequestStatus};
 use crate::state::AppState;
 use crate::store::{RequestFilter, StoreError};
 use crate::tailscale::{DeviceAttributes, TailscaleError};
@@ -88,9 +88,15 @@ struct Lease<'a> {
 }
 
 impl<'a> Lease<'a> {
-    async fn take(state: &'a AppState, pair: &Pair) -> Result<Lease<'a>, ConvergeError> {
+    /// Take the pair's lease, waiting up to `wait` for another replica's.
+    async fn take(
+        state: &'a AppState,
+        pair: &Pair,
+        wait: Duration,
+    ) -> Result<Lease<'a>, ConvergeError> {
         let name = pair.lock_name();
-        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut waited = false;
         loop {
             let taken = state
                 .store
@@ -98,6 +104,10 @@ impl<'a> Lease<'a> {
                 .await?;
             if let Some(token) = taken {
                 return Ok(Lease { state, name, token });
+            }
+            if !waited {
+                waited = true;
+                state.metrics.attribute_lock_waits.inc();
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(ConvergeError::Busy);
@@ -129,11 +139,41 @@ impl<'a> Lease<'a> {
 }
 
 /// Bring the pair's attribute on the tailnet to what its requests say, and
-/// the requests to what the tailnet was seen to carry.
+/// the requests to what the tailnet was seen to carry. Waits a while for a
+/// converge of the same pair on another replica.
 pub async fn converge(state: &AppState, pair: &Pair) -> Result<Converged, ConvergeError> {
-    let _local = state.pairs.lock(pair).await;
-    let lease = Lease::take(state, pair).await?;
-    let result = converge_held(state, pair, &lease).await;
+    converge_within(state, pair, LOCK_WAIT, None).await
+}
+
+/// [`converge`] the pair of `req`, which may have just left it (a cancelled
+/// approval, an expiry): what `req` could have put on the device is
+/// removed even when no live request is left on the pair.
+pub async fn converge_for(
+    state: &AppState,
+    req: &AccessRequest,
+) -> Result<Converged, ConvergeError> {
+    converge_within(state, &Pair::of(req), LOCK_WAIT, Some(req)).await
+}
+
+/// [`converge`], unless another replica is converging the pair right now
+/// (`Busy` at once): for reconciliation, which only needs the pair done.
+pub async fn converge_unless_busy(
+    state: &AppState,
+    pair: &Pair,
+) -> Result<Converged, ConvergeError> {
+    converge_within(state, pair, Duration::ZERO, None).await
+}
+
+async fn converge_within(
+    state: &AppState,
+    pair: &Pair,
+    wait: Duration,
+    trigger: Option<&AccessRequest>,
+) -> Result<Converged, ConvergeError> {
+    let waits = &state.metrics.attribute_lock_waits;
+    let _local = state.pairs.lock(pair, || waits.inc()).await;
+    let lease = Lease::take(state, pair, wait).await?;
+    let result = converge_held(state, pair, &lease, trigger).await;
     lease.release().await;
     if let Err(e) = &result {
         tracing::warn!(node = %pair.node, error = %e, "could not converge a device's attribute");
@@ -179,17 +219,9 @@ async fn converge_held(
     state: &AppState,
     pair: &Pair,
     lease: &Lease<'_>,
+    trigger: Option<&AccessRequest>,
 ) -> Result<Converged, ConvergeError> {
     let mut requests = live_requests(state, pair).await?;
-    let Some(key) = requests.first().map(|r| r.attribute.clone()) else {
-        return Ok(Converged {
-            requests,
-            attributes: None,
-            wrote: false,
-            reapplied: false,
-            ended_outside: Vec::new(),
-        });
-    };
     lease.renew().await?;
     let attrs = match state.tailscale.get_attributes(&pair.node).await {
         Ok(attrs) => attrs,
@@ -219,11 +251,20 @@ async fn converge_held(
     }
     let target = wanted(&requests, now);
     let mut after = attrs;
-    let wrote = !matches(&before, target.as_ref());
+    // With no live request left, only what the request that asked for this
+    // converge could have set is removed: an attribute an admin set by hand
+    // is reported by reconciliation, never deleted.
+    let ours = target.is_some()
+        || !requests.is_empty()
+        || accounted_for(
+            before.expiry,
+            trigger.map(std::slice::from_ref).unwrap_or_default(),
+        );
+    let wrote = ours && !matches(&before, target.as_ref());
     let mut reapplied = false;
     if wrote {
         lease.renew().await?;
-        write(state, pair, &key, target.as_ref(), &requests).await?;
+        write(state, pair, target.as_ref(), &requests).await?;
         after = state.tailscale.get_attributes(&pair.node).await?;
         let back = carried(&after, pair);
         if !matches(&back, target.as_ref()) {
@@ -253,10 +294,10 @@ async fn converge_held(
 async fn write(
     state: &AppState,
     pair: &Pair,
-    key: &AttributeKey,
     target: Option<&Wanted>,
     requests: &[AccessRequest],
 ) -> Result<(), TailscaleError> {
+    let key = &pair.key;
     match target {
         Some(w) => {
             let comment = requests

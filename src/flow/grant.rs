@@ -7,9 +7,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::converge::{converge, ConvergeError};
+use super::converge::{converge_for, ConvergeError};
 use super::jobs::{JobError, JobRun};
-use crate::domain::access::{ended_by_expiry, Pair};
+use crate::domain::access::ended_by_expiry;
 use crate::domain::{AccessRequest, RequestStatus};
 use crate::state::AppState;
 use crate::store::{Actor, NewJob, NotifyEvent, StoreError, Transition};
@@ -27,9 +27,8 @@ pub async fn run_grant(state: &AppState, req: AccessRequest, run: JobRun) -> Res
     if req.status != RequestStatus::Approved {
         return Ok(()); // done by an earlier run, or cancelled
     }
-    let pair = Pair::of(&req);
     if req.failure_reason.is_none() {
-        match converge(state, &pair).await {
+        match converge_for(state, &req).await {
             Ok(_) => return Ok(()),
             Err(e) if e.is_refusal() || run.last_attempt => {
                 let why = match &e {
@@ -45,7 +44,7 @@ pub async fn run_grant(state: &AppState, req: AccessRequest, run: JobRun) -> Res
         }
     }
     // Given up: converge again without it, until the device is seen clean.
-    match converge(state, &pair).await {
+    match converge_for(state, &req).await {
         Ok(_) => Ok(()),
         Err(e) => give_up_or_retry(state, &req, e).await,
     }
@@ -60,7 +59,7 @@ pub async fn run_revoke(state: &AppState, req: AccessRequest, run: JobRun) -> Re
     if req.status != RequestStatus::Revoking {
         return Ok(());
     }
-    let e = match converge(state, &Pair::of(&req)).await {
+    let e = match converge_for(state, &req).await {
         Ok(_) => return Ok(()),
         Err(e) => e,
     };
@@ -85,7 +84,7 @@ pub async fn run_converge(
     req: AccessRequest,
     _run: JobRun,
 ) -> Result<(), JobError> {
-    match converge(state, &Pair::of(&req)).await {
+    match converge_for(state, &req).await {
         Ok(_) => Ok(()),
         Err(e) => give_up_or_retry(state, &req, e).await,
     }

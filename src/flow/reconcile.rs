@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::converge::converge;
+use super::converge::converge_unless_busy;
 use crate::domain::access::{could_last_until, Pair};
 use crate::domain::{AccessRequest, NodeId, RequestStatus};
 use crate::state::AppState;
@@ -93,9 +93,10 @@ pub async fn run(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<Report
         let mut seen: Vec<AccessRequest> = Vec::new();
         let mut attrs: Option<DeviceAttributes> = None;
         for pair in node_pairs {
-            let done = match converge(state, pair).await {
+            let done = match converge_unless_busy(state, pair).await {
                 Ok(done) => done,
-                // Logged by converge; the next round tries again.
+                // Busy: another replica is at it. Logged by converge; the
+                // next round tries again.
                 Err(_) => continue,
             };
             let ids =

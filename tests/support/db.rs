@@ -99,6 +99,31 @@ impl TestDb {
         store
     }
 
+    /// Runs `sql` (no parameters) on the database directly, for a test to
+    /// look under or reach past the store; the first column of each row as
+    /// an integer (none for a statement that returns no rows).
+    pub async fn raw(&self, sql: &str) -> Vec<i64> {
+        use sqlx::Row;
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+                rows.iter().map(|r| r.get::<i64, _>(0)).collect()
+            }
+            Backend::Postgres => {
+                let mut conn = PgConnection::connect(&self.url).await.unwrap();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+                rows.iter().map(|r| r.get::<i64, _>(0)).collect()
+            }
+        }
+    }
+
     /// Connects without migrating (for tests of migration itself).
     pub async fn unmigrated_store(&self, max_connections: u32) -> DynStore {
         accessbot::store::connect(&self.url, max_connections)

@@ -42,7 +42,8 @@ async fn gate(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Re
     let path = parts.uri.path().to_owned();
     let seq = recording::arrived(&shared, &parts, &bytes);
     let response = async {
-        if let Some(injected) = faults::intercept(&shared, &method, &path).await {
+        let verdict = faults::intercept(&shared, &method, &path).await;
+        if let faults::Verdict::Refuse(injected) = verdict {
             return injected;
         }
         if path != TOKEN_PATH {
@@ -53,8 +54,13 @@ async fn gate(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Re
                 None => return error(StatusCode::UNAUTHORIZED, "API token invalid"),
             }
         }
-        next.run(Request::from_parts(parts, Body::from(bytes)))
-            .await
+        let handled = next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
+        match verdict {
+            faults::Verdict::HandleThenFail(failure) if handled.status().is_success() => failure,
+            _ => handled,
+        }
     }
     .await;
     recording::answered(&shared, seq, response.status().as_u16());
