@@ -18,7 +18,7 @@
 //! - `views`: trigger IDs and `views.open` / `update` / `publish`;
 //! - `chat`: channels, DMs and the `chat.*` methods;
 //! - `directory`: users and user groups;
-//! - `faults`: injected failures and latency;
+//! - `faults`: injected failures, latency, held calls and rate tiers;
 //! - `recording`: the log of calls tests assert on.
 
 mod auth;
