@@ -28,6 +28,7 @@ macro_rules! on_both_backends {
 
 mod http;
 mod lifecycle;
+mod people;
 mod rendering;
 mod request_flow;
 mod socket_mode;
