@@ -457,11 +457,20 @@ impl TestApp {
             .expect("message exists")
     }
 
-    /// Submit the modal with `input`; returns the JSON answer.
+    /// Submit the modal with `input`; returns the JSON answer, which must
+    /// be one Slack accepts (it refuses, say, errors for a block the view
+    /// does not ask).
     pub async fn submit(&self, user: &str, view: &OpenView, input: &FormInput) -> Value {
         let state = payloads::form_state(&view.view, input);
         let payload = payloads::view_submission(user, payloads::view_payload(view, state));
-        self.interact_json(&payload).await
+        let answer = self.interact_json(&payload).await;
+        if let Err(problems) = fake_slack::check_submission_answer(&view.view, &answer) {
+            panic!(
+                "Slack refuses this answer to the submission: {problems:#?}
+{answer:#}"
+            );
+        }
+        answer
     }
 
     /// Open the form, fill it and submit it; panics unless accepted.
