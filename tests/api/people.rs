@@ -138,7 +138,10 @@ async fn a_big_group_is_served_from_the_warm_directory(backend: Backend) {
     // So is member 150's Approve click, and the grant that follows.
     app.click(&chosen, &chosen, "approve", req.id).await;
     let active = app.wait_for_status(req.id, "active").await;
-    assert_eq!(active.decided_by.as_ref().map(|d| d.as_str()), Some(&*chosen));
+    assert_eq!(
+        active.decided_by.as_ref().map(|d| d.as_str()),
+        Some(&*chosen)
+    );
     assert!(
         app.attribute_posts()[0]["comment"]
             .as_str()
@@ -204,7 +207,8 @@ on_both_backends!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fake_enforces_rate_tiers() {
     let app = spawn_app!(AppOptions::new(Backend::Sqlite));
-    app.slack.set_rate_limit("users.info", Some(calls_of(&app, "users.info") + 2));
+    app.slack
+        .set_rate_limit("users.info", Some(calls_of(&app, "users.info") + 2));
     for _ in 0..2 {
         app.state.slack.user_info(ALICE).await.unwrap();
     }

@@ -82,8 +82,7 @@ impl Gate {
     /// Take a token now, or say why not. A person's call may borrow (the
     /// bucket goes below zero and background work pays it back); nobody
     /// goes while the method is closed.
-    fn try_take(&self, priority: Priority) -> Result<(), NotYet> {
-        let now = Instant::now();
+    fn try_take(&self, priority: Priority, now: Instant) -> Result<(), NotYet> {
         let mut b = self.lock();
         if let Some(until) = b.closed_until.filter(|u| *u > now) {
             return Err(NotYet::Closed(until - now));
@@ -104,7 +103,7 @@ impl Gate {
     /// calls then, and the caller serves what the cache holds.
     pub async fn admit(&self, priority: Priority) -> Result<(), Duration> {
         loop {
-            match self.try_take(priority) {
+            match self.try_take(priority, Instant::now()) {
                 Ok(()) => return Ok(()),
                 Err(NotYet::Closed(left)) => return Err(left),
                 Err(NotYet::Paced(wait)) => tokio::time::sleep(wait).await,
@@ -114,17 +113,13 @@ impl Gate {
 
     /// Slack answered 429: nobody calls this method again until it said.
     pub fn close_for(&self, retry_after: Option<Duration>) {
-        let until = Instant::now() + retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
-        let mut b = self.lock();
-        b.closed_until = Some(b.closed_until.map_or(until, |u| u.max(until)));
+        self.close_at(Instant::now(), retry_after);
     }
 
-    /// Whether Slack has asked us to leave this method alone right now.
-    #[cfg(test)]
-    fn is_closed(&self) -> bool {
-        self.lock()
-            .closed_until
-            .is_some_and(|u| u > Instant::now())
+    fn close_at(&self, now: Instant, retry_after: Option<Duration>) {
+        let until = now + retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
+        let mut b = self.lock();
+        b.closed_until = Some(b.closed_until.map_or(until, |u| u.max(until)));
     }
 }
 
@@ -154,38 +149,52 @@ impl Gates {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn background_calls_keep_within_the_tier() {
-        let gate = Gate::new(TIER_2);
-        let started = Instant::now();
-        // A full bucket (2 calls), then 16 a minute: 18 calls take a minute.
-        for _ in 0..18 {
-            gate.admit(Priority::Background).await.unwrap();
+    fn paced(r: Result<(), NotYet>) -> Option<Duration> {
+        match r {
+            Err(NotYet::Paced(d)) => Some(d),
+            _ => None,
         }
-        let took = started.elapsed();
-        assert!(
-            took >= Duration::from_secs(59) && took <= Duration::from_secs(61),
-            "{took:?}"
-        );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_person_never_waits_but_respects_retry_after() {
-        let gate = Gate::new(TIER_4);
-        for _ in 0..50 {
-            assert_eq!(gate.admit(Priority::Person).await, Ok(()));
+    #[test]
+    fn background_calls_keep_within_the_tier() {
+        let gate = Gate::new(TIER_2);
+        let start = Instant::now();
+        // A full bucket: 2 at once, then one every 3.75 s (16 a minute).
+        for _ in 0..2 {
+            assert!(gate.try_take(Priority::Background, start).is_ok());
         }
-        gate.close_for(Some(Duration::from_secs(30)));
-        assert!(gate.is_closed());
-        let refused = gate.admit(Priority::Person).await.unwrap_err();
-        assert_eq!(refused, Duration::from_secs(30));
-        // Background work does not call either; it keeps what it has.
-        assert!(gate.admit(Priority::Background).await.is_err());
-        tokio::time::advance(Duration::from_secs(30)).await;
-        assert!(!gate.is_closed());
-        // Then it pays back what people borrowed before going on.
-        let started = Instant::now();
-        gate.admit(Priority::Background).await.unwrap();
-        assert!(started.elapsed() >= Duration::from_millis(500));
+        let wait = paced(gate.try_take(Priority::Background, start)).unwrap();
+        assert_eq!(wait, Duration::from_secs_f64(3.75));
+        let mut now = start;
+        let mut calls = 2;
+        while now < start + Duration::from_secs(61) {
+            now += Duration::from_millis(250);
+            if gate.try_take(Priority::Background, now).is_ok() {
+                calls += 1;
+            }
+        }
+        assert_eq!(calls, 18, "a minute holds the burst and 16 more");
+    }
+
+    #[test]
+    fn a_person_never_waits_but_respects_retry_after() {
+        let gate = Gate::new(TIER_4);
+        let start = Instant::now();
+        for _ in 0..50 {
+            assert!(gate.try_take(Priority::Person, start).is_ok());
+        }
+        gate.close_at(start, Some(Duration::from_secs(30)));
+        for priority in [Priority::Person, Priority::Background] {
+            match gate.try_take(priority, start + Duration::from_secs(10)) {
+                Err(NotYet::Closed(left)) => assert_eq!(left, Duration::from_secs(20)),
+                _ => panic!("{priority:?} went while Slack said to wait"),
+            }
+        }
+        // After Retry-After people go again; background work first pays
+        // back what people borrowed (10 - 50 + 40 refilled = 0 tokens).
+        let later = start + Duration::from_secs(30);
+        assert!(paced(gate.try_take(Priority::Background, later)).is_some());
+        assert!(gate.try_take(Priority::Person, later).is_ok());
     }
 }

@@ -121,9 +121,11 @@ impl People {
         // someone waiting only when a handle is new.
         let list_groups = !refs.groups.is_empty()
             && (priority == Priority::Background
-                || self.dir().group_ids.as_ref().is_none_or(|ids| {
-                    refs.groups.iter().any(|g| !ids.contains_key(g))
-                }));
+                || self
+                    .dir()
+                    .group_ids
+                    .as_ref()
+                    .is_none_or(|ids| refs.groups.iter().any(|g| !ids.contains_key(g))));
         if list_groups {
             match self
                 .call("usergroups.list", priority, || self.api.usergroups())
@@ -203,7 +205,11 @@ impl People {
     fn details_due(&self, profiles: &[Profile]) -> Vec<SlackUserId> {
         let dir = self.dir();
         let mut due: Vec<SlackUserId> = Vec::new();
-        for id in profiles.iter().filter_map(|p| dir.approver_ids(p)).flatten() {
+        for id in profiles
+            .iter()
+            .filter_map(|p| dir.approver_ids(p))
+            .flatten()
+        {
             let aged = dir
                 .users
                 .get(&id)
@@ -237,7 +243,9 @@ impl People {
                     Err(SlackApiError::Api(code)) if code == "user_not_found" => {
                         self.remember(gone(&id));
                     }
-                    Err(e) => tracing::debug!(user = %id, error = %e, "could not look up an approver"),
+                    Err(e) => {
+                        tracing::debug!(user = %id, error = %e, "could not look up an approver")
+                    }
                 }
             })
             .await;
