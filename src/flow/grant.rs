@@ -8,7 +8,7 @@ use super::jobs::{JobError, JobRun};
 use crate::domain::{AccessRequest, RequestStatus};
 use crate::state::AppState;
 use crate::store::{Actor, NewJob, RequestFilter, StoreError, Transition};
-use crate::tailscale::MAX_COMMENT_CHARS;
+use crate::tailscale::MAX_COMMENT_BYTES;
 
 /// "accessbot: alice@example.com approved by bob@example.com: deploy hotfix 42"
 pub fn comment(requester: &str, approver: &str, reason: &str) -> String {
@@ -17,7 +17,7 @@ pub fn comment(requester: &str, approver: &str, reason: &str) -> String {
     } else {
         format!("accessbot: {requester} approved by {approver}: {reason}")
     };
-    crate::tailscale::truncate_chars(&text, MAX_COMMENT_CHARS).to_owned()
+    crate::tailscale::truncate_bytes(&text, MAX_COMMENT_BYTES).to_owned()
 }
 
 /// Active grants of the request's attribute on its device (itself included).
