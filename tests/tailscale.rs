@@ -524,8 +524,9 @@ async fn any_2xx_from_a_write_is_success_whatever_the_body() {
 }
 
 #[tokio::test]
-async fn long_comments_are_cut_to_200_characters() {
+async fn long_comments_are_cut_to_200_bytes() {
     let fake = fake_with_alice().await;
+    // "ü" is two bytes: 100 of them fill the 200.
     let comment = "ü".repeat(150) + &"x".repeat(150);
     api_key_client(&fake)
         .set_attribute(
@@ -538,7 +539,7 @@ async fn long_comments_are_cut_to_200_characters() {
         .await
         .unwrap();
     let stored = fake.attribute("nAlice1", "custom:prod").unwrap().comment;
-    assert_eq!(stored.chars().count(), 200);
+    assert_eq!((stored.len(), stored.chars().count()), (200, 100));
     assert!(comment.starts_with(&stored));
 }
 
@@ -617,6 +618,11 @@ async fn the_fake_enforces_key_value_expiry_and_comment_rules() {
         (
             at("custom:prod"),
             json!({ "value": true, "expiry": future, "comment": "c".repeat(201) }),
+        ),
+        // 101 characters, 202 bytes: the limit counts bytes.
+        (
+            at("custom:prod"),
+            json!({ "value": true, "expiry": future, "comment": "é".repeat(101) }),
         ),
     ];
     for (path, body) in cases {
@@ -783,6 +789,34 @@ async fn the_fake_requires_auth() {
 }
 
 // ---- devices -----------------------------------------------------------
+
+#[tokio::test]
+async fn devices_shared_in_from_other_tailnets_are_left_out() {
+    let fake = fake_with_alice().await;
+    fake.add_device(FakeDevice::owned("nShared1", "guest-box", "alice@example.com").shared_in());
+    let client = api_key_client(&fake);
+    let listed: Vec<String> = client
+        .list_devices()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.node_id.to_string())
+        .collect();
+    assert_eq!(listed, ["nAlice1"]);
+    assert_eq!(client.get_device(&node("nShared1")).await.unwrap(), None);
+    // The fake refuses what Tailscale refuses: this tailnet cannot set them.
+    let refused = client
+        .set_attribute(
+            &node("nShared1"),
+            &key("custom:prod"),
+            &AttributeValue::Bool(true),
+            None,
+            "x",
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("403"), "{refused}");
+}
 
 #[tokio::test]
 async fn odd_device_objects_are_read_tolerantly() {

@@ -29,6 +29,7 @@ macro_rules! on_both_backends {
 mod http;
 mod lifecycle;
 mod people;
+mod platform_rules;
 mod rendering;
 mod request_flow;
 mod socket_mode;
