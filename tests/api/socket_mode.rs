@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::support::app::*;
 use crate::support::db::Backend;
+use crate::support::fake_slack::check_submission_answer;
 use crate::support::fake_socket::FakeSocketMode;
 use crate::support::payloads::{self, FormInput};
 
@@ -178,5 +179,39 @@ async fn http_endpoints_still_demand_a_signature_in_socket_mode() {
             .unwrap()
             .status(),
         200
+    );
+}
+
+/// Slack does not always set `accepts_response_payload` on envelopes whose
+/// answer it acts on: the answer goes in the ack all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_go_in_the_ack_whatever_the_envelope_announces() {
+    let (app, socket) = socket_app().await;
+    let view = app.open_form_ready(ALICE).await;
+    let bad = FormInput {
+        reason: Some(" ".into()),
+        ..prod_request()
+    };
+    let submission = payloads::view_submission(
+        ALICE,
+        payloads::view_payload(&view, payloads::form_state(&view.view, &bad)),
+    );
+    let ack = socket.send("interactive", submission, false).await;
+    assert_eq!(ack["payload"]["response_action"], "errors", "{ack}");
+    check_submission_answer(&view.view, &ack["payload"]).expect("an answer Slack accepts");
+
+    let state = payloads::form_state(
+        &view.view,
+        &FormInput {
+            profile: Some(PROD.into()),
+            ..Default::default()
+        },
+    );
+    let suggestion =
+        payloads::block_suggestion(ALICE, payloads::view_payload(&view, state), "device", "");
+    let ack = socket.send("interactive", suggestion, false).await;
+    assert_eq!(
+        ack["payload"]["option_groups"][0]["options"][0]["value"], ALICE_LAPTOP,
+        "{ack}"
     );
 }
