@@ -132,6 +132,13 @@ impl TailscaleClient {
         self.url(&segments)
     }
 
+    /// The scopes Tailscale granted the OAuth client; `None` for an API
+    /// key (whose rights are its owner's and cannot be read), or when the
+    /// token answer names none.
+    pub async fn granted_scopes(&self) -> Result<Option<Vec<String>>, TailscaleError> {
+        self.auth.granted_scopes().await
+    }
+
     /// All devices of the tailnet (Tailscale sends them all at once),
     /// without those shared in from other tailnets.
     pub async fn list_devices(&self) -> Result<Vec<Device>, TailscaleError> {

@@ -234,6 +234,9 @@ pub(crate) struct WireToken {
     pub access_token: String,
     #[serde(default)]
     pub expires_in: Option<u64>,
+    /// The scopes granted, space-separated.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// Tailscale's error body.
