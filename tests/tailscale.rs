@@ -50,6 +50,19 @@ fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
     Utc.timestamp_opt(t.timestamp(), 0).unwrap()
 }
 
+/// Set `custom:prod = true` on device `id`, without expiry.
+async fn set_prod(client: &TailscaleClient, id: &str) -> Result<(), TailscaleError> {
+    client
+        .set_attribute(
+            &node(id),
+            &key("custom:prod"),
+            &AttributeValue::Bool(true),
+            None,
+            "x",
+        )
+        .await
+}
+
 async fn fake_with_alice() -> FakeTailnet {
     let fake = FakeTailnet::start().await;
     fake.add_device(FakeDevice::owned(
@@ -340,16 +353,7 @@ async fn an_unknown_device_is_none_or_not_found() {
     let fake = fake_with_alice().await;
     let client = api_key_client(&fake);
     assert_eq!(client.get_device(&node("nGone1")).await.unwrap(), None);
-    let err = client
-        .set_attribute(
-            &node("nGone1"),
-            &key("custom:prod"),
-            &AttributeValue::Bool(true),
-            None,
-            "x",
-        )
-        .await
-        .unwrap_err();
+    let err = set_prod(&client, "nGone1").await.unwrap_err();
     assert_eq!(err.status(), Some(404));
     assert!(!err.is_transient());
     assert_eq!(fake.count("POST", "/attributes/"), 1);
@@ -805,16 +809,7 @@ async fn devices_shared_in_from_other_tailnets_are_left_out() {
     assert_eq!(listed, ["nAlice1"]);
     assert_eq!(client.get_device(&node("nShared1")).await.unwrap(), None);
     // The fake refuses what Tailscale refuses: this tailnet cannot set them.
-    let refused = client
-        .set_attribute(
-            &node("nShared1"),
-            &key("custom:prod"),
-            &AttributeValue::Bool(true),
-            None,
-            "x",
-        )
-        .await
-        .unwrap_err();
+    let refused = set_prod(&client, "nShared1").await.unwrap_err();
     assert!(refused.to_string().contains("403"), "{refused}");
 }
 
