@@ -157,12 +157,10 @@ pub fn manifest(path: Option<&Path>, url: Option<&str>) -> ExitCode {
     let Some(config) = load(path) else {
         return ExitCode::from(1);
     };
-    let url = match url.map(url::Url::parse).transpose() {
+    let url = match url.map(config::parse_public_url).transpose() {
         Ok(u) => u.or_else(|| config.server.public_url.clone()),
-        Err(e) => {
-            eprintln!(
-                "accessbot: --url: not a valid URL ({e}); write e.g. https://accessbot.example.com"
-            );
+        Err(rule) => {
+            eprintln!("accessbot: --url: {rule}");
             return ExitCode::from(2);
         }
     };

@@ -93,6 +93,16 @@ impl Application {
                 stop.clone(),
             ));
         }
+        // Every replica answers Slack, so every replica keeps the people
+        // directory warm.
+        let state = self.state.clone();
+        let stop_people = stop.clone();
+        background.spawn(async move {
+            state
+                .people
+                .keep_warm(&state.config.profiles, stop_people)
+                .await
+        });
         let socket_mode = self.state.config.slack.socket_mode;
         if let (true, Some(token)) = (socket_mode, self.state.config.slack.app_token.clone()) {
             background.spawn(crate::edge::socket::run(

@@ -198,6 +198,38 @@ impl std::fmt::Display for Run {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth_client_that_can_only_read_attributes_fails_the_write_check() {
+    let mut world = World::new().await;
+    world.use_oauth();
+    world
+        .tailnet
+        .set_oauth_scopes(&["devices:core:read", "devices:posture_attributes:read"]);
+    let run = world.check_online().await;
+    run.assert_exit(1);
+    run.assert_passed("Tailscale devices");
+    run.assert_passed("Tailscale posture attributes");
+    let writes = run.failed("Tailscale attribute writes");
+    assert!(
+        writes.contains("lacks the scope devices:posture_attributes"),
+        "{run}"
+    );
+    assert!(writes.contains("devices:posture_attributes:read"), "{run}");
+    assert!(writes.contains("TAILSCALE_OAUTH_CLIENT_ID"), "{run}");
+
+    // With the write scope it passes, naming it.
+    world
+        .tailnet
+        .set_oauth_scopes(&["devices:core:read", "devices:posture_attributes"]);
+    let run = world.check_online().await;
+    run.assert_exit(0);
+    assert!(
+        run.check("Tailscale attribute writes")
+            .contains("has the scope devices:posture_attributes"),
+        "{run}"
+    );
+}
+
 /// Nothing was posted, and no test message was left scheduled.
 fn assert_nothing_left_in_slack(slack: &FakeSlack) {
     assert!(
@@ -231,6 +263,7 @@ async fn everything_right_passes_every_check() {
         "profiles[1].notify_channel C0OPSNOTE1",
         "Tailscale devices",
         "Tailscale posture attributes",
+        "Tailscale attribute writes",
         "database",
         "database migrations",
     ] {
@@ -246,7 +279,13 @@ async fn everything_right_passes_every_check() {
     assert!(run
         .check("profiles[0].approvers[2]")
         .contains("2 member(s)"));
-    assert!(run.stdout.ends_with("all 14 checks passed\n"), "{run}");
+    assert!(run.stdout.ends_with("all 15 checks passed\n"), "{run}");
+    // An API key's rights are its owner's: the check says it cannot tell.
+    assert!(
+        run.check("Tailscale attribute writes")
+            .contains("write access could not be verified"),
+        "{run}"
+    );
 
     // Each channel was tested once, by a message scheduled and deleted again.
     let scheduled = world.slack.calls_to("chat.scheduleMessage");

@@ -1,7 +1,7 @@
 //! The generated Slack app manifest validates against Slack's published
-//! manifest schema (slackapi/manifest-schema, kept in tests/data), and the
-//! checked-in `config/slack-app-manifest.yaml` is what the example config
-//! generates.
+//! manifest schema (slackapi/manifest-schema, kept in tests/data) and
+//! Slack's rule that request URLs are HTTPS, and the checked-in
+//! `config/slack-app-manifest.yaml` is what the example config generates.
 
 use std::path::Path;
 use std::process::Command;
@@ -22,6 +22,24 @@ fn assert_valid(manifest: &Value) {
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "manifest does not validate: {errors:#?}");
+    let plain_http = urls(manifest)
+        .into_iter()
+        .filter(|u| !u.starts_with("https://"))
+        .collect::<Vec<_>>();
+    assert!(
+        plain_http.is_empty(),
+        "Slack refuses request URLs that are not HTTPS: {plain_http:?}"
+    );
+}
+
+/// Every URL in the manifest.
+fn urls(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) if s.contains("://") => vec![s.clone()],
+        Value::Array(a) => a.iter().flat_map(urls).collect(),
+        Value::Object(o) => o.values().flat_map(urls).collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn example(socket_mode: bool) -> Config {
@@ -102,5 +120,37 @@ fn cli_prints_the_manifest_for_a_url() {
     assert_eq!(
         m["settings"]["interactivity"]["request_url"],
         "https://jit.example.net/slack/interactions"
+    );
+}
+
+#[test]
+fn cli_refuses_a_plain_http_url() {
+    let run = |url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_accessbot"))
+            .args([
+                "--config",
+                "config/accessbot.example.toml",
+                "manifest",
+                "--url",
+                url,
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    let out = run("http://jit.example.net");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--url") && stderr.contains("must be https://"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no manifest for a URL Slack refuses");
+    // On this machine, for development behind a tunnel, plain http is fine.
+    let out = run("http://localhost:8080");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

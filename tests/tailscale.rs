@@ -50,6 +50,19 @@ fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
     Utc.timestamp_opt(t.timestamp(), 0).unwrap()
 }
 
+/// Set `custom:prod = true` on device `id`, without expiry.
+async fn set_prod(client: &TailscaleClient, id: &str) -> Result<(), TailscaleError> {
+    client
+        .set_attribute(
+            &node(id),
+            &key("custom:prod"),
+            &AttributeValue::Bool(true),
+            None,
+            "x",
+        )
+        .await
+}
+
 async fn fake_with_alice() -> FakeTailnet {
     let fake = FakeTailnet::start().await;
     fake.add_device(FakeDevice::owned(
@@ -340,16 +353,7 @@ async fn an_unknown_device_is_none_or_not_found() {
     let fake = fake_with_alice().await;
     let client = api_key_client(&fake);
     assert_eq!(client.get_device(&node("nGone1")).await.unwrap(), None);
-    let err = client
-        .set_attribute(
-            &node("nGone1"),
-            &key("custom:prod"),
-            &AttributeValue::Bool(true),
-            None,
-            "x",
-        )
-        .await
-        .unwrap_err();
+    let err = set_prod(&client, "nGone1").await.unwrap_err();
     assert_eq!(err.status(), Some(404));
     assert!(!err.is_transient());
     assert_eq!(fake.count("POST", "/attributes/"), 1);
@@ -524,8 +528,9 @@ async fn any_2xx_from_a_write_is_success_whatever_the_body() {
 }
 
 #[tokio::test]
-async fn long_comments_are_cut_to_200_characters() {
+async fn long_comments_are_cut_to_200_bytes() {
     let fake = fake_with_alice().await;
+    // "ü" is two bytes: 100 of them fill the 200.
     let comment = "ü".repeat(150) + &"x".repeat(150);
     api_key_client(&fake)
         .set_attribute(
@@ -538,7 +543,7 @@ async fn long_comments_are_cut_to_200_characters() {
         .await
         .unwrap();
     let stored = fake.attribute("nAlice1", "custom:prod").unwrap().comment;
-    assert_eq!(stored.chars().count(), 200);
+    assert_eq!((stored.len(), stored.chars().count()), (200, 100));
     assert!(comment.starts_with(&stored));
 }
 
@@ -617,6 +622,11 @@ async fn the_fake_enforces_key_value_expiry_and_comment_rules() {
         (
             at("custom:prod"),
             json!({ "value": true, "expiry": future, "comment": "c".repeat(201) }),
+        ),
+        // 101 characters, 202 bytes: the limit counts bytes.
+        (
+            at("custom:prod"),
+            json!({ "value": true, "expiry": future, "comment": "é".repeat(101) }),
         ),
     ];
     for (path, body) in cases {
@@ -783,6 +793,25 @@ async fn the_fake_requires_auth() {
 }
 
 // ---- devices -----------------------------------------------------------
+
+#[tokio::test]
+async fn devices_shared_in_from_other_tailnets_are_left_out() {
+    let fake = fake_with_alice().await;
+    fake.add_device(FakeDevice::owned("nShared1", "guest-box", "alice@example.com").shared_in());
+    let client = api_key_client(&fake);
+    let listed: Vec<String> = client
+        .list_devices()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.node_id.to_string())
+        .collect();
+    assert_eq!(listed, ["nAlice1"]);
+    assert_eq!(client.get_device(&node("nShared1")).await.unwrap(), None);
+    // The fake refuses what Tailscale refuses: this tailnet cannot set them.
+    let refused = set_prod(&client, "nShared1").await.unwrap_err();
+    assert!(refused.to_string().contains("403"), "{refused}");
+}
 
 #[tokio::test]
 async fn odd_device_objects_are_read_tolerantly() {

@@ -1,14 +1,20 @@
-//! The Tailscale checks: the credentials work and may list devices, and
-//! may read posture attributes (tried on one device; writing is not tried,
-//! since that would change the tailnet).
+//! The Tailscale checks: the credentials work and may list devices, may
+//! read posture attributes (tried on one device), and may write them:
+//! writing is not tried, since that would change the tailnet, but an OAuth
+//! client's granted scopes say whether it may.
 
 use super::{Check, Failure};
 use crate::config::{Config, TailscaleAuth};
 use crate::metrics::Metrics;
-use crate::tailscale::{RetryPolicy, TailscaleClient, TailscaleError};
+use crate::tailscale::{Device, RetryPolicy, TailscaleClient, TailscaleError};
 
 const DEVICES: &str = "Tailscale devices";
 const ATTRIBUTES: &str = "Tailscale posture attributes";
+const WRITES: &str = "Tailscale attribute writes";
+/// The scope that lets an OAuth client set posture attributes.
+const WRITE_SCOPE: &str = "devices:posture_attributes";
+/// Scopes that include it: the older, broader `devices` and `all`.
+const WRITE_SCOPES: [&str; 3] = [WRITE_SCOPE, "devices", "all"];
 
 const CREDENTIALS_FIX: &str = "set TAILSCALE_API_KEY (admin console → Settings → Keys), or TAILSCALE_OAUTH_CLIENT_ID and TAILSCALE_OAUTH_CLIENT_SECRET (admin console → Settings → OAuth clients, with the scopes devices:core:read and devices:posture_attributes)";
 
@@ -20,7 +26,8 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
                 "not checked: no Tailscale credentials",
                 CREDENTIALS_FIX,
             ),
-            not_checked("no Tailscale credentials"),
+            not_checked(ATTRIBUTES, "no Tailscale credentials"),
+            not_checked(WRITES, "no Tailscale credentials"),
         ];
     };
     let client = match TailscaleClient::new(&config.tailscale, Metrics::new()) {
@@ -33,7 +40,8 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
                     format!("cannot build the Tailscale client: {e:#}"),
                     "check tailscale.api_url (env ACCESSBOT_TAILSCALE_API_URL)",
                 ),
-                not_checked("no Tailscale client"),
+                not_checked(ATTRIBUTES, "no Tailscale client"),
+                not_checked(WRITES, "no Tailscale client"),
             ]
         }
     };
@@ -42,7 +50,8 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
         Err(e) => {
             return vec![
                 Check::failed(DEVICES, failure(&e, auth, config, Call::ListDevices)),
-                not_checked("listing devices failed"),
+                not_checked(ATTRIBUTES, "listing devices failed"),
+                not_checked(WRITES, "listing devices failed"),
             ]
         }
     };
@@ -54,19 +63,29 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
             config.tailscale.tailnet
         ),
     )];
-    let Some(device) = devices.first() else {
-        out.push(Check::pass(
+    out.push(match devices.first() {
+        Some(device) => read_attributes(&client, device, auth, config).await,
+        None => Check::pass(
             ATTRIBUTES,
             "skipped: the tailnet has no devices to read attributes from (run the check again once one has joined)",
-        ));
-        return out;
-    };
+        ),
+    });
+    out.push(write_access(&client, auth, config).await);
+    out
+}
+
+async fn read_attributes(
+    client: &TailscaleClient,
+    device: &Device,
+    auth: &TailscaleAuth,
+    config: &Config,
+) -> Check {
     let shown = if device.name.is_empty() {
         &device.hostname
     } else {
         &device.name
     };
-    out.push(match client.get_attributes(&device.node_id).await {
+    match client.get_attributes(&device.node_id).await {
         Ok(a) => Check::pass(
             ATTRIBUTES,
             format!(
@@ -76,16 +95,44 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
             ),
         ),
         Err(e) => Check::failed(ATTRIBUTES, failure(&e, auth, config, Call::ReadAttributes)),
-    });
-    out
+    }
 }
 
-fn not_checked(why: &str) -> Check {
+fn not_checked(name: &str, why: &str) -> Check {
     Check::fail(
-        ATTRIBUTES,
+        name,
         format!("not checked: {why}"),
         "fix the Tailscale problem above, then run the check again",
     )
+}
+
+/// May the credential set posture attributes? An OAuth token names its
+/// scopes; an API key's rights are its owner's, which the API does not say.
+async fn write_access(client: &TailscaleClient, auth: &TailscaleAuth, config: &Config) -> Check {
+    if let TailscaleAuth::ApiKey(_) = auth {
+        return Check::pass(
+            WRITES,
+            "write access could not be verified: an API key has its owner's rights (it can set attributes if the owner is an Owner, Admin, Network admin or IT admin)",
+        );
+    }
+    match client.granted_scopes().await {
+        Ok(Some(scopes)) if scopes.iter().any(|s| WRITE_SCOPES.contains(&s.as_str())) => {
+            Check::pass(WRITES, format!("the OAuth client has the scope {WRITE_SCOPE}"))
+        }
+        Ok(Some(scopes)) => Check::fail(
+            WRITES,
+            format!(
+                "the OAuth client lacks the scope {WRITE_SCOPE} (it has {}): every grant would fail",
+                scopes.join(", ")
+            ),
+            scope_fix(auth, &[WRITE_SCOPE]),
+        ),
+        Ok(None) => Check::pass(
+            WRITES,
+            "write access could not be verified: Tailscale's token answer named no scopes",
+        ),
+        Err(e) => Check::failed(WRITES, failure(&e, auth, config, Call::ListDevices)),
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -13,7 +13,7 @@ use url::Url;
 
 use crate::domain::Profile;
 
-pub use validate::ConfigErrors;
+pub use validate::{parse_public_url, ConfigErrors};
 
 /// Where the config file is looked for when neither `--config` nor
 /// `ACCESSBOT_CONFIG` names one.

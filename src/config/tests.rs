@@ -303,6 +303,31 @@ fn notify_channel_devices_and_self_approval_rules() {
 }
 
 #[test]
+fn the_public_url_must_be_https_except_on_this_machine() {
+    assert_one_problem(
+        &format!(
+            "[server]\npublic_url = \"http://accessbot.example.com\"\n{}",
+            minimal("")
+        ),
+        "server.public_url \"http://accessbot.example.com\": must be https://: Slack refuses",
+    );
+    let env = [("ACCESSBOT_PUBLIC_URL", "http://bot.example.net")];
+    let problems = Config::from_toml(&minimal(""), &env)
+        .unwrap_err()
+        .problems();
+    assert!(problems[0].contains("must be https://"), "{problems:?}");
+    for ok in [
+        "http://localhost:8080",
+        "http://127.0.0.1:3000/",
+        "https://bot.example.net",
+    ] {
+        let env = [("ACCESSBOT_PUBLIC_URL", ok)];
+        let config = Config::from_toml(&minimal(""), &env).unwrap();
+        assert!(config.server.public_url.is_some(), "{ok}");
+    }
+}
+
+#[test]
 fn url_and_duration_rules_elsewhere() {
     for (section, expected) in [
         (

@@ -1,13 +1,15 @@
 //! The request form as Slack sends it back: its submission and its device
 //! menu's options requests, turned into use-case input and answered.
 
+use std::collections::BTreeMap;
+
 use serde_json::json;
 
 use super::ack::Ack;
 use super::payload::{Interaction, ViewPayload};
 use crate::domain::{Field, FieldErrors, SlackUserId, Submission};
 use crate::flow::{form, submit};
-use crate::slack::views::form::{ids, submitted_text, submitted_view, FormMeta};
+use crate::slack::views::form::{ids, problem_view, submitted_text, submitted_view, FormMeta};
 use crate::state::AppState;
 
 /// The form's answers as the person left them.
@@ -18,11 +20,44 @@ fn submission(view: &ViewPayload) -> Submission {
     }))
 }
 
-fn errors(errors: &FieldErrors) -> Ack {
-    let by_block: serde_json::Map<String, serde_json::Value> = errors
+/// The problems, next to the questions they are about. Slack refuses
+/// errors keyed to anything but an input block of the submitted view, so a
+/// problem with a question the view did not ask (the approvers were still
+/// being looked up) goes on the reason, or another question it did ask,
+/// saying which question it is about.
+fn errors(view: &ViewPayload, errors: &FieldErrors) -> Ack {
+    let asked: Vec<&str> = view.input_blocks().collect();
+    let elsewhere = asked
         .iter()
-        .map(|(field, text)| (ids::of(*field).to_owned(), json!(text)))
-        .collect();
+        .find(|b| **b == ids::REASON)
+        .or(asked.first())
+        .copied();
+    // Each question's own problem first, then those moved onto it.
+    let (own, moved): (Vec<_>, Vec<_>) = errors
+        .iter()
+        .partition(|(field, _)| asked.contains(&ids::of(**field)));
+    let mut by_block: BTreeMap<String, String> = BTreeMap::new();
+    let mut put = |block: &str, text: String| {
+        by_block
+            .entry(block.to_owned())
+            .and_modify(|t| {
+                t.push(' ');
+                t.push_str(&text);
+            })
+            .or_insert(text);
+    };
+    for (field, text) in own {
+        put(ids::of(*field), text.clone());
+    }
+    for (field, text) in moved {
+        let Some(other) = elsewhere else {
+            // No question at all to put it on: show the problems instead.
+            let all: Vec<&str> = errors.values().map(String::as_str).collect();
+            let view = problem_view(&all.join("\n"));
+            return Ack::Json(json!({ "response_action": "update", "view": view }));
+        };
+        put(other, format!("{} {text}", ids::question(*field)));
+    }
     Ack::Json(json!({ "response_action": "errors", "errors": by_block }))
 }
 
@@ -30,14 +65,17 @@ fn errors(errors: &FieldErrors) -> Ack {
 pub async fn submit(state: &AppState, user: &SlackUserId, view: &ViewPayload) -> Ack {
     let accepted = match submit::validate(state, user, &submission(view)).await {
         Ok(a) => a,
-        Err(e) => return errors(&e),
+        Err(e) => return errors(view, &e),
     };
     if let Err(e) = submit::create(state, &accepted).await {
         tracing::error!(error = %e, "could not store the request");
-        return errors(&FieldErrors::from([(
-            Field::Reason,
-            "Your request could not be saved. Please try again in a moment.".to_owned(),
-        )]));
+        return errors(
+            view,
+            &FieldErrors::from([(
+                Field::Reason,
+                "Your request could not be saved. Please try again in a moment.".to_owned(),
+            )]),
+        );
     }
     let text = submitted_text(&accepted.plan, user);
     Ack::Json(json!({ "response_action": "update", "view": submitted_view(&text) }))
@@ -55,4 +93,62 @@ pub async fn device_options(state: &AppState, user: &SlackUserId, p: &Interactio
     });
     let groups = form::device_options(state, user, profile.as_deref(), &query).await;
     Ack::Json(crate::slack::views::devices::options(&groups))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edge::ack::Ack;
+
+    fn view(blocks: serde_json::Value) -> ViewPayload {
+        serde_json::from_value(json!({ "id": "V1", "blocks": blocks })).unwrap()
+    }
+
+    fn body(ack: Ack) -> serde_json::Value {
+        match ack {
+            Ack::Json(v) => v,
+            _ => panic!("a JSON answer"),
+        }
+    }
+
+    #[test]
+    fn errors_go_only_to_questions_the_view_asked() {
+        // The approvers were still being looked up: no approver input.
+        let loading = view(json!([
+            { "type": "input", "block_id": "profile" },
+            { "type": "context", "block_id": "approver" },
+            { "type": "input", "block_id": "reason" },
+        ]));
+        let problems = FieldErrors::from([
+            (
+                Field::Approver,
+                "Please choose who should approve.".to_owned(),
+            ),
+            (Field::Reason, "Please say why.".to_owned()),
+        ]);
+        let answer = body(errors(&loading, &problems));
+        assert_eq!(answer["response_action"], "errors");
+        assert_eq!(
+            answer["errors"],
+            json!({ "reason": "Please say why. Who should approve? Please choose who should approve." })
+        );
+
+        // Without a reason input, another question carries it.
+        let asked = view(json!([{ "type": "input", "block_id": "approver" }]));
+        let answer = body(errors(&asked, &problems));
+        assert_eq!(
+            answer["errors"],
+            json!({ "approver": "Please choose who should approve. Why? Please say why." })
+        );
+    }
+
+    #[test]
+    fn without_any_question_the_problems_replace_the_form() {
+        let answer = body(errors(
+            &view(json!([])),
+            &FieldErrors::from([(Field::Device, "Gone.".to_owned())]),
+        ));
+        assert_eq!(answer["response_action"], "update");
+        assert!(answer["view"].to_string().contains("Gone."));
+    }
 }

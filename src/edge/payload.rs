@@ -57,6 +57,17 @@ pub struct ViewPayload {
     pub callback_id: Option<String>,
     pub private_metadata: Option<String>,
     pub state: Option<ViewState>,
+    /// The view's blocks as shown: which questions it asked.
+    #[serde(default)]
+    pub blocks: Vec<BlockRef>,
+}
+
+/// A block of a view: only what says which blocks are questions.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BlockRef {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    pub block_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -100,6 +111,15 @@ impl Interaction {
 }
 
 impl ViewPayload {
+    /// The block IDs of the view's input blocks: the only keys Slack
+    /// accepts for `response_action: errors`.
+    pub fn input_blocks(&self) -> impl Iterator<Item = &str> {
+        self.blocks
+            .iter()
+            .filter(|b| b.kind == "input")
+            .filter_map(|b| b.block_id.as_deref())
+    }
+
     /// The value of input `block_id`/`action_id`, whatever element holds it:
     /// a selected option's value, a selected user, or typed text.
     pub fn input(&self, block_id: &str, action_id: &str) -> Option<String> {
@@ -159,9 +179,14 @@ mod tests {
         let json = r#"{"type":"view_submission","user":{"id":"U1"},"view":{"id":"V1","hash":"h","private_metadata":"{\"p\":\"custom:prod\"}",
           "state":{"values":{"profile":{"profile":{"type":"static_select","selected_option":{"text":{"type":"plain_text","text":"Prod"},"value":"custom:prod"}}},
           "approver":{"approver":{"type":"users_select","selected_user":"U2"}},
-          "reason":{"reason":{"type":"plain_text_input","value":"because"}}}}}}"#;
+          "reason":{"reason":{"type":"plain_text_input","value":"because"}}}},
+          "blocks":[{"type":"input","block_id":"profile"},{"type":"context","elements":[]},{"type":"input","block_id":"reason"},{"type":"divider"}]}}"#;
         let i = parse_interaction(&encode(json)).unwrap();
         let view = i.view.unwrap();
+        assert_eq!(
+            view.input_blocks().collect::<Vec<_>>(),
+            vec!["profile", "reason"]
+        );
         assert_eq!(
             view.input("profile", "profile").as_deref(),
             Some("custom:prod")

@@ -85,9 +85,17 @@ pub async fn handle_envelope(state: &AppState, kind: &str, payload: Value) -> Ac
 
 /// The acknowledgement frame for an envelope; `None` leaves it
 /// unacknowledged so that Slack delivers it again (we could not handle it).
+/// An answer (form errors, options) always goes in the ack: Slack acts on
+/// it even for envelopes whose `accepts_response_payload` is false.
 pub fn ack_frame(envelope_id: &str, ack: &Ack, accepts_payload: bool) -> Option<Value> {
     match ack {
-        Ack::Json(body) if accepts_payload => {
+        Ack::Json(body) => {
+            if !accepts_payload {
+                tracing::debug!(
+                    envelope_id,
+                    "answering in the ack although the envelope did not announce it"
+                );
+            }
             Some(json!({ "envelope_id": envelope_id, "payload": body }))
         }
         Ack::BadRequest(why) => {
@@ -99,7 +107,7 @@ pub fn ack_frame(envelope_id: &str, ack: &Ack, accepts_payload: bool) -> Option<
             Some(json!({ "envelope_id": envelope_id }))
         }
         Ack::Unavailable => None,
-        Ack::Empty | Ack::Json(_) => Some(json!({ "envelope_id": envelope_id })),
+        Ack::Empty => Some(json!({ "envelope_id": envelope_id })),
     }
 }
 
@@ -215,16 +223,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn acks_carry_a_payload_only_when_slack_accepts_one() {
+    fn acks_carry_every_answer() {
         let body = json!({ "response_action": "errors", "errors": { "reason": "Why?" } });
-        assert_eq!(
-            ack_frame("e1", &Ack::Json(body.clone()), true),
-            Some(json!({ "envelope_id": "e1", "payload": body }))
-        );
-        assert_eq!(
-            ack_frame("e1", &Ack::Json(body), false),
-            Some(json!({ "envelope_id": "e1" }))
-        );
+        for accepts_payload in [true, false] {
+            assert_eq!(
+                ack_frame("e1", &Ack::Json(body.clone()), accepts_payload),
+                Some(json!({ "envelope_id": "e1", "payload": body }))
+            );
+        }
         assert_eq!(
             ack_frame("e2", &Ack::BadRequest("nope"), true),
             Some(json!({ "envelope_id": "e2" }))

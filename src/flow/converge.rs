@@ -343,5 +343,5 @@ pub fn comment(requester: &str, approver: &str, reason: &str) -> String {
     } else {
         format!("accessbot: {requester} approved by {approver}: {reason}")
     };
-    crate::tailscale::truncate_chars(&text, crate::tailscale::MAX_COMMENT_CHARS).to_owned()
+    crate::tailscale::truncate_bytes(&text, crate::tailscale::MAX_COMMENT_BYTES).to_owned()
 }

@@ -270,7 +270,9 @@ impl SlackApi {
     /// (id, handle) of every user group.
     pub async fn usergroups(&self) -> SlackResult<Vec<(String, String)>> {
         let session = self.client.open_session(&self.token);
-        let req = SlackApiUserGroupsListRequest::new();
+        // Slack sends `user_count` only when asked, and slack-morphism
+        // cannot read a group without it.
+        let req = SlackApiUserGroupsListRequest::new().with_include_count(true);
         let resp = self
             .call("usergroups.list", session.usergroups_list(&req))
             .await?;
@@ -288,6 +290,27 @@ impl SlackApi {
             .call("usergroups.users.list", session.usergroups_users_list(&req))
             .await?;
         Ok(resp.users.into_iter().map(|u| u.0).collect())
+    }
+
+    /// One page (at most `limit`) of the workspace's members, deactivated
+    /// ones and bots included, and the cursor of the next page if any.
+    pub async fn users_page(
+        &self,
+        cursor: Option<&str>,
+        limit: u16,
+    ) -> SlackResult<(Vec<SlackUserInfo>, Option<String>)> {
+        let session = self.client.open_session(&self.token);
+        let mut req = SlackApiUsersListRequest::new().with_limit(limit);
+        if let Some(c) = cursor {
+            req = req.with_cursor(SlackCursorId(c.to_owned()));
+        }
+        let resp = self.call("users.list", session.users_list(&req)).await?;
+        let next = resp
+            .response_metadata
+            .and_then(|m| m.next_cursor)
+            .map(|c| c.0)
+            .filter(|c| !c.is_empty());
+        Ok((resp.members.into_iter().map(to_user_info).collect(), next))
     }
 
     /// Schedule `text` in `channel` for `post_at` (Slack allows up to 120

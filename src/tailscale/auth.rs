@@ -86,6 +86,15 @@ impl Auth {
         }
     }
 
+    /// The scopes Tailscale granted the OAuth client (fetching a token if
+    /// needed); `None` for an API key, or when the token answer names none.
+    pub(crate) async fn granted_scopes(&self) -> Result<Option<Vec<String>>, TailscaleError> {
+        match self {
+            Self::ApiKey(_) => Ok(None),
+            Self::OAuth(tokens) => tokens.granted_scopes().await,
+        }
+    }
+
     /// `used` was refused with a 401: drop it, unless someone already has.
     pub(crate) async fn reject(&self, used: &Credential) {
         if let (Self::OAuth(tokens), Credential::Bearer(token)) = (self, used) {
@@ -109,6 +118,7 @@ pub(crate) struct OAuthTokens {
 struct CachedToken {
     token: Arc<SecretString>,
     refresh_at: DateTime<Utc>,
+    scopes: Option<Vec<String>>,
 }
 
 impl OAuthTokens {
@@ -123,6 +133,16 @@ impl OAuthTokens {
         let token = fresh.token.clone();
         *cached = Some(fresh);
         Ok(token)
+    }
+
+    async fn granted_scopes(&self) -> Result<Option<Vec<String>>, TailscaleError> {
+        self.current().await?;
+        Ok(self
+            .cached
+            .lock()
+            .await
+            .as_ref()
+            .and_then(|c| c.scopes.clone()))
     }
 
     async fn reject(&self, used: &Arc<SecretString>) {
@@ -167,9 +187,14 @@ impl OAuthTokens {
         let refresh_at = issued_at
             + chrono::Duration::from_std(lifetime - margin).unwrap_or(chrono::Duration::zero());
         tracing::debug!(valid_for = ?lifetime, "fetched a Tailscale OAuth token");
+        let scopes = wire
+            .scope
+            .map(|s| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|s| !s.is_empty());
         Ok(CachedToken {
             token: Arc::new(SecretString::from(wire.access_token)),
             refresh_at,
+            scopes,
         })
     }
 }

@@ -14,8 +14,8 @@ use url::Url;
 
 use super::auth::{Auth, Credential};
 use super::model::{
-    device_from_json, Device, DeviceAttributes, SetAttributeBody, WireAttributes, WireDevice,
-    WireDeviceList,
+    device_from_json, is_shared_in, Device, DeviceAttributes, SetAttributeBody, WireAttributes,
+    WireDevice, WireDeviceList,
 };
 use super::transport::exchange;
 use super::{RetryPolicy, TailscaleError};
@@ -132,18 +132,29 @@ impl TailscaleClient {
         self.url(&segments)
     }
 
-    /// All devices of the tailnet (Tailscale sends them all at once).
+    /// The scopes Tailscale granted the OAuth client; `None` for an API
+    /// key (whose rights are its owner's and cannot be read), or when the
+    /// token answer names none.
+    pub async fn granted_scopes(&self) -> Result<Option<Vec<String>>, TailscaleError> {
+        self.auth.granted_scopes().await
+    }
+
+    /// All devices of the tailnet (Tailscale sends them all at once),
+    /// without those shared in from other tailnets.
     pub async fn list_devices(&self) -> Result<Vec<Device>, TailscaleError> {
         let url = self.url(&["api", "v2", "tailnet", &self.tailnet, "devices"])?;
         let body = self.call("list_devices", Method::GET, url, None).await?;
         let list: WireDeviceList = serde_json::from_slice(&body)
             .map_err(|e| TailscaleError::InvalidResponse(format!("device list: {e}")))?;
-        let total = list.devices.len();
-        let devices: Vec<Device> = list
-            .devices
-            .into_iter()
-            .filter_map(device_from_json)
-            .collect();
+        let (shared_in, own): (Vec<_>, Vec<_>) = list.devices.into_iter().partition(is_shared_in);
+        if !shared_in.is_empty() {
+            tracing::debug!(
+                count = shared_in.len(),
+                "leaving out devices shared in from other tailnets: only their own tailnet can set their attributes"
+            );
+        }
+        let total = own.len();
+        let devices: Vec<Device> = own.into_iter().filter_map(device_from_json).collect();
         if devices.len() < total {
             tracing::warn!(
                 skipped = total - devices.len(),
@@ -153,7 +164,8 @@ impl TailscaleClient {
         Ok(devices)
     }
 
-    /// One device; `None` when Tailscale does not know it (404).
+    /// One device; `None` when Tailscale does not know it (404), or it
+    /// is shared in from another tailnet.
     pub async fn get_device(&self, node: &NodeId) -> Result<Option<Device>, TailscaleError> {
         let url = self.url(&["api", "v2", "device", node.as_str()])?;
         let body = match self.call("get_device", Method::GET, url, None).await {
@@ -161,8 +173,13 @@ impl TailscaleClient {
             Err(TailscaleError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let wire: WireDevice = serde_json::from_slice(&body)
-            .map_err(|e| TailscaleError::InvalidResponse(format!("device {node}: {e}")))?;
+        let invalid =
+            |e: serde_json::Error| TailscaleError::InvalidResponse(format!("device {node}: {e}"));
+        let json: serde_json::Value = serde_json::from_slice(&body).map_err(invalid)?;
+        if is_shared_in(&json) {
+            return Ok(None);
+        }
+        let wire: WireDevice = serde_json::from_value(json).map_err(invalid)?;
         wire.into_device().map(Some).ok_or_else(|| {
             TailscaleError::InvalidResponse(format!("device {node} has no usable node ID"))
         })
@@ -179,7 +196,7 @@ impl TailscaleClient {
     }
 
     /// Set `key` to `value` on a device, until `expiry` if given. The
-    /// comment goes to Tailscale's audit log (cut to [`super::MAX_COMMENT_CHARS`]).
+    /// comment goes to Tailscale's audit log (cut to [`super::MAX_COMMENT_BYTES`]).
     pub async fn set_attribute(
         &self,
         node: &NodeId,

@@ -19,5 +19,7 @@ pub use client::TailscaleClient;
 pub use directory::DeviceDirectory;
 pub use error::{TailscaleError, REQUIRED_SCOPES};
 pub use index::DeviceIndex;
-pub use model::{rfc3339_utc, truncate_chars, Device, DeviceAttributes, MAX_COMMENT_CHARS};
+pub use model::{
+    rfc3339_utc, truncate_bytes, truncate_chars, Device, DeviceAttributes, MAX_COMMENT_BYTES,
+};
 pub use retry::RetryPolicy;

@@ -134,6 +134,13 @@ impl WireDevice {
     }
 }
 
+/// A device shared into this tailnet from another (`isExternal`): only
+/// its own tailnet can set its posture attributes, so accessbot leaves it
+/// out.
+pub(crate) fn is_shared_in(device: &serde_json::Value) -> bool {
+    device.get("isExternal") == Some(&serde_json::Value::Bool(true))
+}
+
 /// Parse one device from its JSON, `None` if it is unusable.
 pub(crate) fn device_from_json(v: serde_json::Value) -> Option<Device> {
     serde_json::from_value::<WireDevice>(v)
@@ -173,10 +180,13 @@ pub(crate) struct SetAttributeBody<'a> {
     pub comment: String,
 }
 
-/// Tailscale keeps an attribute change's comment to at most this many
-/// characters: the one definition of that rule, for every comment accessbot
-/// writes.
-pub const MAX_COMMENT_CHARS: usize = 200;
+/// The longest comment accessbot sends with an attribute change: 200
+/// bytes of UTF-8. Tailscale's API reference names no limit for
+/// `comment`; accessbot keeps to 200 and counts bytes, so that a limit
+/// enforced in bytes can never refuse a non-ASCII reason (a refusal fails
+/// the grant for good). The one definition of that rule, for every
+/// comment accessbot writes.
+pub const MAX_COMMENT_BYTES: usize = 200;
 
 impl<'a> SetAttributeBody<'a> {
     pub(crate) fn new(
@@ -187,7 +197,7 @@ impl<'a> SetAttributeBody<'a> {
         Self {
             value,
             expiry: expiry.map(rfc3339_utc),
-            comment: truncate_chars(comment, MAX_COMMENT_CHARS).to_owned(),
+            comment: truncate_bytes(comment, MAX_COMMENT_BYTES).to_owned(),
         }
     }
 }
@@ -205,12 +215,28 @@ pub fn truncate_chars(s: &str, max: usize) -> &str {
     }
 }
 
+/// The longest start of `s` of at most `max` bytes that ends on a char
+/// boundary (never half a character).
+pub fn truncate_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let end = (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
+    &s[..end]
+}
+
 /// `POST /api/v2/oauth/token`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct WireToken {
     pub access_token: String,
     #[serde(default)]
     pub expires_in: Option<u64>,
+    /// The scopes granted, space-separated.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// Tailscale's error body.
@@ -320,6 +346,14 @@ mod tests {
     }
 
     #[test]
+    fn tells_shared_in_devices_apart() {
+        let docs: serde_json::Value = serde_json::from_str(DOCS_DEVICE).unwrap();
+        assert!(is_shared_in(&docs));
+        assert!(!is_shared_in(&serde_json::json!({ "isExternal": false })));
+        assert!(!is_shared_in(&serde_json::json!({ "nodeId": "nABC" })));
+    }
+
+    #[test]
     fn tolerates_empty_created_missing_fields_and_nulls() {
         let d = parse(
             r#"{"nodeId":"nABC","created":"","user":"bob@example.com","addresses":null,"future":{"x":1}}"#,
@@ -372,9 +406,11 @@ mod tests {
     #[test]
     fn set_body_truncates_comments_on_char_boundaries_and_omits_no_expiry() {
         let v = AttributeValue::Bool(true);
+        // 2 bytes each: 100 of them fill the 200 bytes.
         let long = "é".repeat(250);
         let body = SetAttributeBody::new(&v, None, &long);
-        assert_eq!(body.comment.chars().count(), 200);
+        assert_eq!(body.comment.len(), 200);
+        assert_eq!(body.comment.chars().count(), 100);
         let json = serde_json::to_value(&body).unwrap();
         assert_eq!(json.get("expiry"), None);
         assert_eq!(json["value"], serde_json::json!(true));
@@ -388,5 +424,20 @@ mod tests {
         assert_eq!(json["comment"], "short");
         assert_eq!(truncate_chars("abc", 200), "abc");
         assert_eq!(truncate_chars("日本語", 2), "日本");
+    }
+
+    #[test]
+    fn comments_are_cut_to_200_bytes_on_a_char_boundary() {
+        // 3 bytes a character: 66 fit (198 bytes), the 67th would not.
+        let japanese = "本番環境への緊急アクセスが必要です".repeat(10);
+        let cut = truncate_bytes(&japanese, MAX_COMMENT_BYTES);
+        assert_eq!((cut.len(), cut.chars().count()), (198, 66));
+        assert!(japanese.starts_with(cut));
+        // 4 bytes an emoji after one ASCII byte: 49 fit (197 bytes).
+        let emoji = format!("!{}", "🔥".repeat(60));
+        let cut = truncate_bytes(&emoji, MAX_COMMENT_BYTES);
+        assert_eq!(cut.len(), 197);
+        assert_eq!(truncate_bytes("short", MAX_COMMENT_BYTES), "short");
+        assert_eq!(truncate_bytes("日本", 2), "");
     }
 }

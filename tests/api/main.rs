@@ -29,6 +29,8 @@ macro_rules! on_both_backends {
 mod access_truth;
 mod http;
 mod lifecycle;
+mod people;
+mod platform_rules;
 mod rendering;
 mod request_flow;
 mod socket_mode;

@@ -135,6 +135,8 @@ async fn many_profiles_and_approvers_stay_within_limits() {
     }
     let refs: Vec<&str> = members.iter().map(String::as_str).collect();
     app.slack.add_group("S0BIG0001", "big", &refs);
+    // The directory's next round finds the new group.
+    app.state.people.refresh(&app.state.config.profiles).await;
     let view = app.open_form_ready(ALICE).await;
     assert_within_slack_limits(&view.view);
     let approver = view.view["blocks"]

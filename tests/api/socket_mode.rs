@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::support::app::*;
 use crate::support::db::Backend;
+use crate::support::fake_slack::{check_submission_answer, OpenView};
 use crate::support::fake_socket::FakeSocketMode;
 use crate::support::payloads::{self, FormInput};
 
@@ -18,6 +19,46 @@ async fn socket_app() -> (TestApp, FakeSocketMode) {
     let socket = app.socket.clone().expect("socket mode on");
     socket.wait_for_connections(1).await;
     (app, socket)
+}
+
+fn no_reason() -> FormInput {
+    FormInput {
+        reason: Some(" ".into()),
+        ..prod_request()
+    }
+}
+
+/// Alice submitting the form with `input`; the ack.
+async fn submit(
+    socket: &FakeSocketMode,
+    view: &OpenView,
+    input: &FormInput,
+    accepts_response_payload: bool,
+) -> Value {
+    let state = payloads::form_state(&view.view, input);
+    let submission = payloads::view_submission(ALICE, payloads::view_payload(view, state));
+    socket
+        .send("interactive", submission, accepts_response_payload)
+        .await
+}
+
+/// Alice's device menu asking for options with `typed`; the ack.
+async fn device_options(
+    socket: &FakeSocketMode,
+    view: &OpenView,
+    typed: &str,
+    accepts_response_payload: bool,
+) -> Value {
+    let input = FormInput {
+        profile: Some(PROD.into()),
+        ..Default::default()
+    };
+    let state = payloads::form_state(&view.view, &input);
+    let suggestion =
+        payloads::block_suggestion(ALICE, payloads::view_payload(view, state), "device", typed);
+    socket
+        .send("interactive", suggestion, accepts_response_payload)
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,31 +87,14 @@ async fn the_request_flow_works_over_socket_mode() {
     let view = app.current_view(&id);
 
     // Options come back in the ack.
-    let state = payloads::form_state(
-        &view.view,
-        &FormInput {
-            profile: Some(PROD.into()),
-            ..Default::default()
-        },
-    );
-    let suggestion =
-        payloads::block_suggestion(ALICE, payloads::view_payload(&view, state), "device", "lap");
-    let ack = socket.send("interactive", suggestion, true).await;
+    let ack = device_options(&socket, &view, "lap", true).await;
     assert_eq!(
         ack["payload"]["option_groups"][0]["options"][0]["value"], ALICE_LAPTOP,
         "{ack}"
     );
 
     // Field errors come back in the ack.
-    let bad = FormInput {
-        reason: Some(" ".into()),
-        ..prod_request()
-    };
-    let submission = payloads::view_submission(
-        ALICE,
-        payloads::view_payload(&view, payloads::form_state(&view.view, &bad)),
-    );
-    let ack = socket.send("interactive", submission, true).await;
+    let ack = submit(&socket, &view, &no_reason(), true).await;
     assert_eq!(ack["payload"]["response_action"], "errors", "{ack}");
     assert!(ack["payload"]["errors"]["reason"].is_string());
 
@@ -178,5 +202,22 @@ async fn http_endpoints_still_demand_a_signature_in_socket_mode() {
             .unwrap()
             .status(),
         200
+    );
+}
+
+/// Slack does not always set `accepts_response_payload` on envelopes whose
+/// answer it acts on: the answer goes in the ack all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_go_in_the_ack_whatever_the_envelope_announces() {
+    let (app, socket) = socket_app().await;
+    let view = app.open_form_ready(ALICE).await;
+    let ack = submit(&socket, &view, &no_reason(), false).await;
+    assert_eq!(ack["payload"]["response_action"], "errors", "{ack}");
+    check_submission_answer(&view.view, &ack["payload"]).expect("an answer Slack accepts");
+
+    let ack = device_options(&socket, &view, "", false).await;
+    assert_eq!(
+        ack["payload"]["option_groups"][0]["options"][0]["value"], ALICE_LAPTOP,
+        "{ack}"
     );
 }

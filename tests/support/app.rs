@@ -106,6 +106,12 @@ pub struct AppOptions {
     /// running app's clock backwards races the worker's sweeps, which may
     /// have read the time just before; start in the past instead.
     pub clock_behind: chrono::Duration,
+    /// Changes to the fake workspace before the app starts (and warms its
+    /// people directory from it).
+    pub slack_setup: Option<fn(&FakeSlack)>,
+    /// Wait for the people directory's first round before the test goes on
+    /// (default), so forms open with every approver's name.
+    pub wait_for_people: bool,
 }
 
 impl AppOptions {
@@ -118,7 +124,21 @@ impl AppOptions {
             worker: true,
             socket_mode: false,
             clock_behind: chrono::Duration::zero(),
+            slack_setup: None,
+            wait_for_people: true,
         }
+    }
+
+    /// Change the fake workspace before the app starts.
+    pub fn slack_setup(mut self, setup: fn(&FakeSlack)) -> Self {
+        self.slack_setup = Some(setup);
+        self
+    }
+
+    /// Do not wait for the people directory to warm up.
+    pub fn cold_people(mut self) -> Self {
+        self.wait_for_people = false;
+        self
     }
 
     /// Start the clock `by` before the real time.
@@ -166,6 +186,9 @@ impl AppOptions {
         };
         let tailnet = FakeTailnet::start_with_clock(Arc::new(clock.clone())).await;
         populate(&slack, &tailnet, clock.now());
+        if let Some(setup) = self.slack_setup {
+            setup(&slack);
+        }
         let mut app = TestApp::start(self, db, slack, tailnet, clock).await;
         app.socket = socket;
         Some(app)
@@ -284,6 +307,11 @@ impl TestApp {
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
+        if options.wait_for_people {
+            tokio::time::timeout(WAIT, state.people.wait_warm())
+                .await
+                .expect("the people directory warms up");
+        }
         if options.worker {
             // The worker reconciles once at start-up; let that finish so it
             // cannot race what the test does to the tailnet.
@@ -442,11 +470,20 @@ impl TestApp {
             .expect("message exists")
     }
 
-    /// Submit the modal with `input`; returns the JSON answer.
+    /// Submit the modal with `input`; returns the JSON answer, which must
+    /// be one Slack accepts (it refuses, say, errors for a block the view
+    /// does not ask).
     pub async fn submit(&self, user: &str, view: &OpenView, input: &FormInput) -> Value {
         let state = payloads::form_state(&view.view, input);
         let payload = payloads::view_submission(user, payloads::view_payload(view, state));
-        self.interact_json(&payload).await
+        let answer = self.interact_json(&payload).await;
+        if let Err(problems) = fake_slack::check_submission_answer(&view.view, &answer) {
+            panic!(
+                "Slack refuses this answer to the submission: {problems:#?}
+{answer:#}"
+            );
+        }
+        answer
     }
 
     /// Open the form, fill it and submit it; panics unless accepted.

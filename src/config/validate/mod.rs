@@ -13,6 +13,7 @@ use std::fmt;
 
 use super::raw::RawConfig;
 use super::{Config, Env};
+pub use rules::parse_public_url;
 use rules::Problems;
 
 /// Every problem found in a config, one line each.

@@ -11,6 +11,25 @@ use url::Url;
 use super::super::Env;
 use crate::domain::SlackChannelId;
 
+/// A public base URL Slack may call: Slack refuses request URLs that are
+/// not `https://`; plain `http://` is let through for `localhost` and
+/// `127.0.0.1` only, for development. `Err` is the rule broken.
+pub fn parse_public_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim_end_matches('/'))
+        .map_err(|e| format!("not a valid URL ({e}); write e.g. https://accessbot.example.com"))?;
+    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1"));
+    match url.scheme() {
+        _ if url.host().is_none() => Err("must be an https:// URL with a host".to_owned()),
+        "https" => Ok(url),
+        "http" if local => Ok(url),
+        "http" => Err(
+            "must be https://: Slack refuses request URLs that are not HTTPS (http:// is accepted only for localhost and 127.0.0.1, for development)"
+                .to_owned(),
+        ),
+        _ => Err("must be an https:// URL with a host".to_owned()),
+    }
+}
+
 /// Every problem found so far, one line each, in the order found.
 #[derive(Default)]
 pub(super) struct Problems(Vec<String>);
@@ -90,6 +109,13 @@ impl Problems {
         };
         self.push(key, Some(raw), rule);
         None
+    }
+
+    /// The public base URL Slack calls, or `None` (reported).
+    pub fn public_url(&mut self, key: &str, raw: &str) -> Option<Url> {
+        parse_public_url(raw)
+            .map_err(|rule| self.push(key, Some(raw), rule))
+            .ok()
     }
 
     /// A base URL without its trailing slash (clients append `/method`

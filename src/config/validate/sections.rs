@@ -67,7 +67,7 @@ pub(super) fn server(p: &mut Problems, env: &dyn Env, raw: RawServer) -> ServerC
         raw.public_url,
         "server.public_url",
     )
-    .and_then(|(v, key)| p.http_url(&key, v.trim_end_matches('/')));
+    .and_then(|(v, key)| p.public_url(&key, &v));
     ServerConfig { listen, public_url }
 }
 

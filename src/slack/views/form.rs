@@ -8,7 +8,7 @@ use slack_morphism::prelude::*;
 use crate::domain::policy::{ApprovalPlan, EligibleApprovers};
 use crate::domain::profile::format_duration;
 use crate::domain::reason::MAX_REASON_LEN;
-use crate::domain::{Profile, SlackUserId};
+use crate::domain::{Field, Profile, SlackUserId};
 use crate::slack::blocks::{context, fit, limits, option, plain, radio_option};
 
 pub const CALLBACK_ID: &str = "accessbot_request";
@@ -31,6 +31,17 @@ pub mod ids {
             Field::Duration => DURATION,
             Field::Approver => APPROVER,
             Field::Reason => REASON,
+        }
+    }
+
+    /// How the form asks for `field` (its input's label).
+    pub fn question(field: Field) -> &'static str {
+        match field {
+            Field::Profile => "What do you need?",
+            Field::Device => "Which device?",
+            Field::Duration => "For how long?",
+            Field::Approver => "Who should approve?",
+            Field::Reason => "Why?",
         }
     }
 }
@@ -123,13 +134,10 @@ pub struct Prefill {
     pub reason: Option<String>,
 }
 
-fn input(
-    block_id: &str,
-    label: &str,
-    element: impl Into<SlackInputBlockElement>,
-) -> SlackInputBlock {
-    SlackInputBlock::new(plain(label), element.into())
-        .with_block_id(SlackBlockId(block_id.to_owned()))
+/// The input block that asks for `field`.
+fn input(field: Field, element: impl Into<SlackInputBlockElement>) -> SlackInputBlock {
+    SlackInputBlock::new(plain(ids::question(field)), element.into())
+        .with_block_id(SlackBlockId(ids::of(field).to_owned()))
 }
 
 fn action(id: &str) -> SlackActionId {
@@ -162,7 +170,7 @@ pub fn request_form(
         profile_select = profile_select.with_initial_option(initial);
     }
     blocks.push(
-        input(ids::PROFILE, "What do you need?", profile_select)
+        input(Field::Profile, profile_select)
             .with_dispatch_action(true)
             .into(),
     );
@@ -187,7 +195,7 @@ pub fn request_form(
         }
     };
     blocks.push(
-        input(ids::DEVICE, "Which device?", device)
+        input(Field::Device, device)
             .with_hint(plain(device_hint))
             .into(),
     );
@@ -208,14 +216,7 @@ pub fn request_form(
     }) {
         duration = duration.with_initial_option(initial);
     }
-    blocks.push(
-        input(
-            ids::DURATION,
-            "For how long?",
-            duration.with_options(durations),
-        )
-        .into(),
-    );
+    blocks.push(input(Field::Duration, duration.with_options(durations)).into());
 
     blocks.push(approver_block(approvers, prefill.approver.as_ref()));
 
@@ -227,7 +228,7 @@ pub fn request_form(
     if let Some(r) = &prefill.reason {
         reason = reason.with_initial_value(fit(r, MAX_REASON_LEN));
     }
-    blocks.push(input(ids::REASON, "Why?", reason).into());
+    blocks.push(input(Field::Reason, reason).into());
 
     SlackView::Modal(
         SlackModalView::new(plain("Request access"), blocks)
@@ -256,7 +257,7 @@ fn approver_block(field: &ApproverField, prefill: Option<&SlackUserId>) -> Slack
             if let Some(u) = prefill {
                 select = select.with_initial_user(u.to_string());
             }
-            let mut block = input(ids::APPROVER, "Who should approve?", select);
+            let mut block = input(Field::Approver, select);
             if *self_ok {
                 block = block
                     .with_optional(true)
@@ -277,7 +278,7 @@ fn approver_block(field: &ApproverField, prefill: Option<&SlackUserId>) -> Slack
                 if let Some((u, n)) = initial {
                     radio = radio.with_initial_option(radio_option(n, u.to_string()));
                 }
-                input(ids::APPROVER, "Who should approve?", radio).into()
+                input(Field::Approver, radio).into()
             } else {
                 if all.len() > limits::OPTIONS {
                     tracing::warn!(approvers = all.len(), "more approvers than a select can show; listing the first 100");
@@ -294,7 +295,7 @@ fn approver_block(field: &ApproverField, prefill: Option<&SlackUserId>) -> Slack
                 if let Some((u, n)) = initial {
                     select = select.with_initial_option(option(n, u.to_string()));
                 }
-                input(ids::APPROVER, "Who should approve?", select).into()
+                input(Field::Approver, select).into()
             }
         }
     }
@@ -314,6 +315,18 @@ pub fn submitted_text(plan: &ApprovalPlan, requester: &SlackUserId) -> String {
                 .to_owned()
         }
     }
+}
+
+/// What the modal turns into when a submission has problems but the form
+/// asks no question to show them next to.
+pub fn problem_view(text: &str) -> SlackView {
+    SlackView::Modal(
+        SlackModalView::new(
+            plain("Request not sent"),
+            vec![crate::slack::blocks::section(text)],
+        )
+        .with_close(plain("Close")),
+    )
 }
 
 /// What the modal turns into after a valid submission.

@@ -1,5 +1,7 @@
-//! The workspace's people: users (`users.info`, `users.lookupByEmail`) and
-//! user groups (`usergroups.list`, `usergroups.users.list`).
+//! The workspace's people: users (`users.info`, `users.lookupByEmail`,
+//! `users.list` in pages) and user groups (`usergroups.list`,
+//! `usergroups.users.list`). As Slack does, `usergroups.list` says how many
+//! members a group has only when asked (`include_count`).
 
 use std::collections::BTreeMap;
 
@@ -80,12 +82,51 @@ pub(super) fn lookup_by_email(inner: &Inner, p: &Value) -> Reply {
         .ok_or_else(|| "users_not_found".to_owned())
 }
 
-pub(super) fn usergroups_list(inner: &Inner) -> Reply {
+/// Members per `users.list` page when the caller does not say.
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+/// `users.list`: every member, deactivated ones and bots too, a page at a
+/// time; `next_cursor` is `""` on the last page.
+pub(super) fn users_list(inner: &Inner, p: &Value) -> Reply {
+    let limit = str_param(p, "limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(DEFAULT_PAGE)
+        .min(MAX_PAGE);
+    let start = match str_param(p, "cursor").filter(|c| !c.is_empty()) {
+        None => 0,
+        Some(c) => c
+            .strip_prefix("dXNlcjo")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or("invalid_cursor")?,
+    };
+    let users = &inner.directory.users;
+    let page: Vec<Value> = users
+        .values()
+        .skip(start)
+        .take(limit)
+        .map(|u| user_json(u, &inner.auth.scopes))
+        .collect();
+    let next = if start + limit < users.len() {
+        format!("dXNlcjo{}", start + limit)
+    } else {
+        String::new()
+    };
+    Ok(ok(json!({
+        "members": page,
+        "cache_ts": 1_700_000_000,
+        "response_metadata": { "next_cursor": next },
+    })))
+}
+
+pub(super) fn usergroups_list(inner: &Inner, p: &Value) -> Reply {
+    let with_count = str_param(p, "include_count") == Some("true");
     let groups: Vec<Value> = inner
         .directory
         .groups
         .iter()
-        .map(|g| usergroup_json(&g.id, &g.handle, g.members.len()))
+        .map(|g| usergroup_json(&g.id, &g.handle, with_count.then_some(g.members.len())))
         .collect();
     Ok(ok(json!({ "usergroups": groups })))
 }
@@ -125,8 +166,8 @@ fn user_json(u: &FakeUser, scopes: &[String]) -> Value {
     })
 }
 
-fn usergroup_json(id: &str, handle: &str, count: usize) -> Value {
-    json!({
+fn usergroup_json(id: &str, handle: &str, count: Option<usize>) -> Value {
+    let mut group = json!({
         "id": id,
         "team_id": TEAM_ID,
         "is_usergroup": true,
@@ -142,6 +183,9 @@ fn usergroup_json(id: &str, handle: &str, count: usize) -> Value {
         "updated_by": "U0CREATOR",
         "deleted_by": null,
         "prefs": { "channels": [], "groups": [] },
-        "user_count": count,
-    })
+    });
+    if let Some(n) = count {
+        group["user_count"] = json!(n);
+    }
+    group
 }

@@ -18,8 +18,9 @@
 //! - `views`: trigger IDs and `views.open` / `update` / `publish`;
 //! - `chat`: channels, DMs and the `chat.*` methods;
 //! - `directory`: users and user groups;
-//! - `faults`: injected failures and latency;
-//! - `recording`: the log of calls tests assert on.
+//! - `faults`: injected failures, latency, held calls and rate tiers;
+//! - `recording`: the log of calls tests assert on;
+//! - `responses`: what Slack accepts as the answer to a submission.
 
 mod auth;
 mod block_kit;
@@ -27,6 +28,7 @@ mod chat;
 mod directory;
 mod faults;
 mod recording;
+mod responses;
 mod server;
 mod views;
 
@@ -41,6 +43,7 @@ pub use self::{
     directory::FakeUser,
     faults::Fault,
     recording::Call,
+    responses::check_submission_answer,
     views::{OpenView, TRIGGER_TTL},
 };
 

@@ -1,6 +1,6 @@
 //! The HTTP side: one route for every Web API method, the order in which
-//! a call is checked (latency, token, injected fault, scope), the table of
-//! methods, and the response shapes they share.
+//! a call is checked (latency, hold, token, injected fault, rate limit,
+//! scope), the table of methods, and the response shapes they share.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -33,12 +33,15 @@ async fn handle(
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
+    faults::wait_while_held(&inner, &method).await;
     let authorized = auth::authorized(&headers, &method);
     let mut guard = inner.lock().unwrap();
     let (response, outcome) = if !authorized {
         (slack_error("not_authed"), "not_authed".to_owned())
     } else if let Some(fault) = faults::take(&mut guard, &method) {
         fault.response()
+    } else if let Some(limited) = faults::over_limit(&mut guard, &method) {
+        limited.response()
     } else {
         answer(&mut guard, &method, &params)
     };
@@ -86,7 +89,8 @@ fn answer(inner: &mut Inner, method: &str, p: &Value) -> (Response, String) {
         "auth.test" => auth::auth_test(inner),
         "users.info" => directory::users_info(inner, p),
         "users.lookupByEmail" => directory::lookup_by_email(inner, p),
-        "usergroups.list" => directory::usergroups_list(inner),
+        "users.list" => directory::users_list(inner, p),
+        "usergroups.list" => directory::usergroups_list(inner, p),
         "usergroups.users.list" => directory::usergroup_members(inner, p),
         "views.open" => views::open(inner, p),
         "views.update" => views::update(inner, p),

@@ -5,7 +5,9 @@
 //!   case-insensitively across the tailnet.
 //! - Values: boolean; integer within ±(2^53 − 1); string ≤ 50 chars of
 //!   `[A-Za-z0-9_.]`. One value type per key while any device holds the key.
-//! - `expiry`: RFC 3339 and in the future; `comment` ≤ 200 characters.
+//! - `expiry`: RFC 3339 and in the future; `comment` ≤ 200 bytes of UTF-8
+//!   (the API names no limit; the fake holds clients to the strictest
+//!   reading, so a non-ASCII comment that only fits in characters fails).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -150,8 +152,11 @@ fn check_expiry(
 fn check_comment(comment: Option<&Value>) -> Result<String, String> {
     match comment {
         None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(c)) if c.chars().count() <= 200 => Ok(c.clone()),
-        Some(Value::String(_)) => Err("comment must be at most 200 characters".into()),
+        Some(Value::String(c)) if c.len() <= 200 => Ok(c.clone()),
+        Some(Value::String(c)) => Err(format!(
+            "comment must be at most 200 bytes (it has {})",
+            c.len()
+        )),
         Some(other) => Err(format!("invalid comment {other}: must be a string")),
     }
 }

@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use super::attribute_rules::{check_key, check_write};
 use super::auth::{Principal, SCOPE_ATTRIBUTES};
 use super::devices::{device_not_found, FakeDevice};
-use super::server::bad_request;
+use super::server::{bad_request, error};
 use super::{FakeTailnet, Shared, TailnetState};
 
 /// A posture attribute as the fake stores it.
@@ -187,6 +187,12 @@ pub(super) async fn set(
     let Some(node_id) = node_id(&state, &id) else {
         return device_not_found();
     };
+    if state.devices.get(&node_id).is_some_and(|d| d.external) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "posture attributes of a shared-in device can only be set by the tailnet it belongs to",
+        );
+    }
     let attribute = match check_write(&key, &body, &state.attributes.by_node, now) {
         Ok(a) => a,
         Err(m) => return bad_request(m),

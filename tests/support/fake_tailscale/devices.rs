@@ -36,6 +36,8 @@ pub struct FakeDevice {
     /// `None` is sent as `""`, as Tailscale does for external devices.
     pub created: Option<DateTime<Utc>>,
     pub authorized: bool,
+    /// Shared in from another tailnet (`isExternal: true`).
+    pub external: bool,
     /// Raw JSON changes applied last: `Some(v)` sets a field, `None` removes it.
     pub overrides: Vec<(String, Option<Value>)>,
 }
@@ -69,6 +71,7 @@ impl FakeDevice {
             last_seen: Some(Utc::now()),
             created: Some(Utc::now() - chrono::Duration::days(30)),
             authorized: true,
+            external: false,
             overrides: Vec::new(),
         }
     }
@@ -121,6 +124,15 @@ impl FakeDevice {
         self
     }
 
+    /// Shared into this tailnet from another one: listed with
+    /// `isExternal: true` and `created: ""`, as Tailscale does, and only
+    /// its own tailnet may set its attributes.
+    pub fn shared_in(mut self) -> Self {
+        self.external = true;
+        self.created = None;
+        self
+    }
+
     /// Set a raw JSON field (e.g. an unknown one) in the device object.
     pub fn with_field(mut self, field: &str, value: Value) -> Self {
         self.overrides.push((field.to_owned(), Some(value)));
@@ -156,7 +168,7 @@ impl FakeDevice {
         o.insert("keyExpiryDisabled".into(), json!(false));
         o.insert("expires".into(), json!("2030-01-01T00:00:00Z"));
         o.insert("authorized".into(), json!(self.authorized));
-        o.insert("isExternal".into(), json!(false));
+        o.insert("isExternal".into(), json!(self.external));
         o.insert("machineKey".into(), json!(format!("mkey:{}", self.node_id)));
         o.insert("nodeKey".into(), json!(format!("nodekey:{}", self.node_id)));
         o.insert("blocksIncomingConnections".into(), json!(false));

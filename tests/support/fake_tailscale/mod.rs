@@ -24,7 +24,9 @@
 //! - Values: boolean; integer within ±(2^53 − 1); string ≤ 50 chars of
 //!   `[A-Za-z0-9_.]`. One value type per key while any device holds the key.
 //! - `expiry`: RFC 3339 and in the future (by the fake's clock); `comment`
-//!   ≤ 200 characters.
+//!   ≤ 200 bytes.
+//! - Devices shared in from another tailnet (`isExternal: true`) are
+//!   listed, but setting their attributes is a 403.
 //! - Broken input → 400 `{"message": …}`; unknown device → 404.
 //! - Attributes past their expiry are gone the moment the clock passes it
 //!   (real Tailscale takes "a few minutes").
