@@ -13,7 +13,7 @@ use accessbot::domain::{
     RequestStatus, SlackUserId,
 };
 use accessbot::store::{
-    Actor, DynStore, JobKind, JobStats, MessageKind, MessageRef, NewJob, NotifyEvent,
+    Actor, Approval, DynStore, JobKind, JobStats, MessageKind, MessageRef, NewJob, NotifyEvent,
     RequestFilter, StoreError, Transition,
 };
 use chrono::{DateTime, Utc};
@@ -1214,6 +1214,181 @@ async fn in_memory_sqlite_works() {
     assert_eq!(drain_jobs(&store).await.len(), 1);
 }
 
+/// The (device, attribute) lock: one holder at a time, a token that grows
+/// with every take, renewals only by the holder, and a lease that runs out.
+async fn attribute_locks_fence_their_holders(db: &TestDb) {
+    let store = db.store(4).await;
+    let ttl = Duration::from_secs(60);
+    let name = "nNODE1/custom:prodaccess";
+    let first = store.acquire_lock(name, "a", at(0), ttl).await.unwrap();
+    let first = first.expect("a free lock is taken");
+    assert_eq!(
+        store.acquire_lock(name, "b", at(30), ttl).await.unwrap(),
+        None,
+        "held by a until its lease runs out"
+    );
+    // The holder may take it again (and gets a new token).
+    let again = store
+        .acquire_lock(name, "a", at(31), ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again > first);
+    assert!(
+        !store.renew_lock(name, first, at(32), ttl).await.unwrap(),
+        "an old token is fenced off"
+    );
+    assert!(store.renew_lock(name, again, at(32), ttl).await.unwrap());
+    // Renewed to at(92): b still waits at 91, takes over at 92.
+    assert_eq!(
+        store.acquire_lock(name, "b", at(91), ttl).await.unwrap(),
+        None
+    );
+    let taken = store
+        .acquire_lock(name, "b", at(92), ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(taken > again);
+    assert!(
+        !store.renew_lock(name, again, at(93), ttl).await.unwrap(),
+        "a lost it"
+    );
+    // Releasing with a lost token does nothing; with the right one frees it.
+    store.release_lock(name, again).await.unwrap();
+    assert_eq!(
+        store.acquire_lock(name, "c", at(94), ttl).await.unwrap(),
+        None
+    );
+    store.release_lock(name, taken).await.unwrap();
+    assert!(store
+        .acquire_lock(name, "c", at(95), ttl)
+        .await
+        .unwrap()
+        .is_some());
+    // Other pairs are independent.
+    assert!(store
+        .acquire_lock("nNODE2/custom:prodaccess", "b", at(95), ttl)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+/// Many replicas race for one free lock: exactly one gets it.
+async fn racing_lock_takers_have_one_winner(db: &TestDb) {
+    let stores = [db.store(5).await, db.store(5).await];
+    let takers = (0..20).map(|i| {
+        let store = stores[i % 2].clone();
+        async move {
+            store
+                .acquire_lock("nNODE1/custom:x", &format!("holder{i}"), at(0), LEASE)
+                .await
+                .unwrap()
+        }
+    });
+    let won = futures::future::join_all(takers)
+        .await
+        .into_iter()
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(won, 1);
+}
+
+async fn a_given_up_grant_keeps_its_status_until_settled(db: &TestDb) {
+    let store = db.store(4).await;
+    let mut req = pending(at(0));
+    req.status = Approved;
+    req.decided_by = Some(req.requester.clone());
+    req.decided_at = Some(at(0));
+    let approval = Approval {
+        actor: Actor::User(req.requester.clone()),
+        detail: serde_json::json!({ "self_approved": true }),
+    };
+    store
+        .create_request(&req, Some(&approval), &[])
+        .await
+        .unwrap();
+    let trail = store.audit_events(req.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["created", "approved"],
+        "recorded with the request"
+    );
+    assert_eq!(trail[1].detail, approval.detail);
+    assert_eq!(trail[1].actor, approval.actor);
+
+    assert!(store.give_up_grant(req.id, "refused", at(5)).await.unwrap());
+    assert!(
+        !store.give_up_grant(req.id, "again", at(6)).await.unwrap(),
+        "given up once"
+    );
+    let got = store.get_request(req.id).await.unwrap().unwrap();
+    assert_eq!(got.status, Approved);
+    assert_eq!(got.failure_reason.as_deref(), Some("refused"));
+    assert_eq!(
+        store
+            .audit_events(req.id)
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .action,
+        "grant_given_up"
+    );
+    let other = pending(at(1));
+    store.create_request(&other, None, &[]).await.unwrap();
+    assert!(
+        !store.give_up_grant(other.id, "x", at(7)).await.unwrap(),
+        "only approvals"
+    );
+}
+
+async fn the_deciders_email_is_kept(db: &TestDb) {
+    let store = db.store(4).await;
+    let req = pending(at(0));
+    store.create_request(&req, None, &[]).await.unwrap();
+    let t = Transition::new(req.id, Pending, Approved, Actor::System, at(1))
+        .decided_by(user("UAPPROVER1"), Some("approver@example.com".into()));
+    let approved = store.transition(t).await.unwrap();
+    assert_eq!(
+        approved.decided_by_email.as_deref(),
+        Some("approver@example.com")
+    );
+    assert_eq!(store.get_request(req.id).await.unwrap().unwrap(), approved);
+}
+
+async fn jobs_are_enqueued_once_and_renewed_while_running(db: &TestDb) {
+    let store = db.store(4).await;
+    let req = pending(at(0));
+    store.create_request(&req, None, &[]).await.unwrap();
+    let converge = NewJob::now(req.id, JobKind::Converge, at(0));
+    assert!(store.enqueue_once(&converge).await.unwrap().is_some());
+    assert!(
+        store.enqueue_once(&converge).await.unwrap().is_none(),
+        "one waiting is enough"
+    );
+    let other_kind = NewJob::now(req.id, JobKind::Revoke, at(0));
+    assert!(store.enqueue_once(&other_kind).await.unwrap().is_some());
+    let claimed = store.claim_jobs("w1", at(0), LEASE, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let running = claimed
+        .iter()
+        .find(|j| j.kind == JobKind::Converge)
+        .unwrap();
+    // While it runs, another may wait behind it.
+    assert!(store.enqueue_once(&converge).await.unwrap().is_some());
+    // Renewed past its first lease, it is not claimable by anyone.
+    assert!(store.renew_job(running.id, "w1", at(200)).await.unwrap());
+    assert!(
+        !store.renew_job(running.id, "w2", at(300)).await.unwrap(),
+        "not w2's"
+    );
+    let later = store.claim_jobs("w2", at(150), LEASE, 10).await.unwrap();
+    assert!(later.iter().all(|j| j.id != running.id), "{later:?}");
+    assert!(store.complete_job(running.id, "w1").await.unwrap());
+}
+
 /// Instantiates every body once per backend, with identical code.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -1252,4 +1427,9 @@ conformance!(
     migrating_again_changes_nothing,
     pending_migrations_are_listed_without_migrating,
     migrate_command_creates_the_schema_once,
+    attribute_locks_fence_their_holders,
+    racing_lock_takers_have_one_winner,
+    a_given_up_grant_keeps_its_status_until_settled,
+    the_deciders_email_is_kept,
+    jobs_are_enqueued_once_and_renewed_while_running,
 );

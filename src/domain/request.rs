@@ -65,6 +65,10 @@ impl RequestStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
 
+    /// Where a request may need its attribute on the tailnet, or may have
+    /// left it there: the statuses the one writer reads.
+    pub const LIVE: [RequestStatus; 3] = [Self::Approved, Self::Active, Self::Revoking];
+
     /// The status in words ("timed out", "being revoked").
     pub fn describe(&self) -> String {
         match self {

@@ -186,11 +186,7 @@ async fn live_requests(state: &AppState, pair: &Pair) -> Result<Vec<AccessReques
     let on_device = state
         .store
         .list_requests(&RequestFilter {
-            statuses: vec![
-                RequestStatus::Approved,
-                RequestStatus::Active,
-                RequestStatus::Revoking,
-            ],
+            statuses: RequestStatus::LIVE.to_vec(),
             node_id: Some(pair.node.clone()),
             ..Default::default()
         })

@@ -6,7 +6,7 @@
 use slack_morphism::prelude::SlackMessageContent;
 
 use super::jobs::{JobError, JobRun};
-use crate::domain::{AccessRequest, RequestStatus, SlackUserId};
+use crate::domain::{AccessRequest, RequestStatus};
 use crate::slack::api::SlackApiError;
 use crate::slack::messages::{
     approver_message, channel_message, requester_message, Closer, MessageContext,
@@ -346,18 +346,12 @@ async fn requester(
     let self_confirm = req.approver.as_ref() == Some(&req.requester);
     let ping = REQUESTER_PINGS.contains(&(event, req.status))
         && !already_notified(job.trail, event, "requester");
-    let to: &SlackUserId = &req.requester;
-    if ping {
-        let posted = post_and_remember(
-            state,
-            req,
-            MessageKind::RequesterDm,
-            to.as_str(),
-            requester_message(ctx),
-        )
-        .await?;
-        match posted {
-            Ok(()) => {
+    let first = previous.is_none() && event == NotifyEvent::Requested && !self_confirm;
+    if ping || first {
+        let to = req.requester.as_str();
+        let content = requester_message(ctx);
+        match post_and_remember(state, req, MessageKind::RequesterDm, to, content).await? {
+            Ok(()) if ping => {
                 record_notified(state, req, event, "requester").await?;
                 if let Some(m) = &previous {
                     let sent = state
@@ -367,6 +361,7 @@ async fn requester(
                     failures.check("requester message update", req, sent);
                 }
             }
+            Ok(()) => {}
             Err(e) => failures.note("requester DM", req, e),
         }
     } else if let Some(m) = &previous {
@@ -375,16 +370,6 @@ async fn requester(
             .update_message(&m.channel, &m.ts, requester_message(ctx))
             .await;
         failures.check("requester message update", req, sent);
-    } else if event == NotifyEvent::Requested && !self_confirm {
-        let posted = post_and_remember(
-            state,
-            req,
-            MessageKind::RequesterDm,
-            to.as_str(),
-            requester_message(ctx),
-        )
-        .await?;
-        failures.check("requester DM", req, posted);
     }
     Ok(())
 }

@@ -72,11 +72,7 @@ pub async fn run(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<Report
     let live = state
         .store
         .list_requests(&RequestFilter {
-            statuses: vec![
-                RequestStatus::Approved,
-                RequestStatus::Active,
-                RequestStatus::Revoking,
-            ],
+            statuses: RequestStatus::LIVE.to_vec(),
             ..Default::default()
         })
         .await?;

@@ -9,47 +9,48 @@ use super::blocks::{context, escape, section};
 use super::messages::{content, mention, until, what, MessageContext};
 use crate::domain::SlackUserId;
 
+/// A one-off message: its text as one section.
+fn notice(text: String) -> SlackMessageContent {
+    content(text.clone(), vec![section(text)])
+}
+
 /// A nudge to the approver of a request still pending.
 pub fn reminder(ctx: &MessageContext<'_>) -> SlackMessageContent {
-    let text = format!(
+    notice(format!(
         ":bell: Reminder: {} is still waiting for your decision on {}. The request is above.",
         mention(&ctx.req.requester),
         what(ctx)
-    );
-    content(text.clone(), vec![section(text)])
+    ))
 }
 
 /// Access was revoked, but Tailscale has not removed it (refused, or kept
 /// failing): said to the requester, whoever revoked, and the channel.
 pub fn revoke_failed(ctx: &MessageContext<'_>, why: &str) -> SlackMessageContent {
-    let text = format!(
+    notice(format!(
         ":warning: Could not remove {}'s access to {}: {}. It stays until {} at the latest. accessbot keeps trying and will say when it is gone.",
         mention(&ctx.req.requester),
         what(ctx),
         escape(why),
         until(ctx.req)
-    );
-    content(text.clone(), vec![section(text)])
+    ))
 }
 
 /// The follow-up to [`revoke_failed`] once the access is gone.
 pub fn revoke_done(ctx: &MessageContext<'_>) -> SlackMessageContent {
-    let text = format!(
+    notice(format!(
         ":white_check_mark: {}'s access to {} has now been removed.",
         mention(&ctx.req.requester),
         what(ctx)
-    );
-    content(text.clone(), vec![section(text)])
+    ))
 }
 
 /// Told to the requester when their approver cannot be sent the request.
 pub fn approver_unreachable(approver: &SlackUserId, e: &SlackApiError) -> SlackMessageContent {
-    let text = format!(
+    notice(format!(
         ":warning: accessbot could not send your request to <@{approver}> (Slack said: {}). \
          Cancel it and ask someone else to approve.",
         e.code().unwrap_or("error")
-    );
-    content(text.clone(), vec![section(text)])
+    ))
 }
 
 /// What an earlier DM turns into when a newer one replaces it, so no stale

@@ -79,6 +79,22 @@ impl Worker {
         tracing::info!(worker = %self.id, "worker stopped");
     }
 
+    /// Claim up to `limit` due jobs and run them one after another, here and
+    /// now (no sweeps): for tests and tools that step the queue themselves.
+    /// Returns how many ran.
+    pub async fn run_due(&self, limit: u32) -> anyhow::Result<usize> {
+        let jobs = self
+            .state
+            .store
+            .claim_jobs(&self.id, self.state.now(), LEASE, limit)
+            .await?;
+        let ran = jobs.len();
+        for job in jobs {
+            self.run_job(job).await;
+        }
+        Ok(ran)
+    }
+
     /// One round: time-based transitions, then claim due jobs for the free
     /// slots and start them.
     async fn tick(&self, running: &mut JoinSet<()>) -> anyhow::Result<()> {

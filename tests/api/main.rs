@@ -26,6 +26,7 @@ macro_rules! on_both_backends {
     };
 }
 
+mod access_model;
 mod access_truth;
 mod http;
 mod lifecycle;
