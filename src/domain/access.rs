@@ -146,10 +146,8 @@ pub fn wanted(requests: &[AccessRequest], now: DateTime<Utc>) -> Option<Wanted> 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Carried {
     pub value: Option<serde_json::Value>,
-    /// `None` when the attribute has no expiry or Tailscale did not say.
+    /// `None` when Tailscale did not say (`expiries` may be missing).
     pub expiry: Option<DateTime<Utc>>,
-    /// Whether Tailscale reported expiries at all (`expiries` may be missing).
-    pub expiries_known: bool,
 }
 
 /// Slack between an attribute's expiry and the grant it is matched to
@@ -164,13 +162,143 @@ pub fn accounted_for(expiry: Option<DateTime<Utc>>, requests: &[AccessRequest]) 
 }
 
 /// Does the device already carry what is wanted? An expiry Tailscale does
-/// not report cannot be compared, so only the value counts then.
+/// not report cannot be compared (accessbot always sends one), so only the
+/// value counts then.
 pub fn matches(carried: &Carried, wanted: Option<&Wanted>) -> bool {
     match (wanted, &carried.value) {
         (None, None) => true,
         (None, Some(_)) | (Some(_), None) => false,
         (Some(w), Some(v)) => {
-            *v == w.value.to_json() && (!carried.expiries_known || carried.expiry == Some(w.expiry))
+            *v == w.value.to_json() && carried.expiry.is_none_or(|e| e == w.expiry)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::{DeviceSnapshot, Reason, RequestId, SlackUserId};
+
+    fn at(mins: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap() + chrono::Duration::minutes(mins)
+    }
+
+    fn req(status: RequestStatus, decided: i64, hours: u64) -> AccessRequest {
+        let decided_at = at(decided);
+        let mut r = AccessRequest {
+            id: RequestId::new(),
+            requester: SlackUserId::parse("U0ALICE01").unwrap(),
+            requester_email: None,
+            attribute: AttributeKey::parse("custom:Prod").unwrap(),
+            value: AttributeValue::Bool(true),
+            device: DeviceSnapshot {
+                node_id: NodeId::parse("n1").unwrap(),
+                name: "laptop".into(),
+                owner: String::new(),
+                tags: vec![],
+                os: String::new(),
+                addresses: vec![],
+            },
+            duration: Duration::from_secs(hours * 3600),
+            approver: None,
+            reason: Reason::parse("why").unwrap(),
+            status,
+            created_at: decided_at,
+            updated_at: decided_at,
+            decided_by: None,
+            decided_by_email: None,
+            decided_at: Some(decided_at),
+            expires_at: None,
+            failure_reason: None,
+        };
+        if matches!(status, RequestStatus::Active | RequestStatus::Revoking) {
+            r.expires_at = Some(r.expiry_from(decided_at));
+        }
+        r
+    }
+
+    #[test]
+    fn the_latest_expiry_among_grants_that_need_access_wins() {
+        let short = req(RequestStatus::Active, 0, 1);
+        let long = req(RequestStatus::Approved, 0, 8);
+        let w = wanted(&[short.clone(), long.clone()], at(10)).unwrap();
+        assert_eq!(w.expiry, at(8 * 60));
+        assert_eq!(w.for_request, long.id);
+        // Revoking, ended, given up or past expiry: nothing needed.
+        let mut given_up = long.clone();
+        given_up.failure_reason = Some("refused".into());
+        let revoking = req(RequestStatus::Revoking, 0, 8);
+        let expired = req(RequestStatus::Expired, 0, 8);
+        assert_eq!(wanted(&[given_up, revoking, expired], at(10)), None);
+        assert_eq!(wanted(&[short], at(61)), None, "its hour is over");
+    }
+
+    #[test]
+    fn what_a_device_carries_matches_by_value_and_expiry() {
+        let w = wanted(&[req(RequestStatus::Active, 0, 1)], at(1));
+        let carried = |value: Option<serde_json::Value>, expiry| Carried { value, expiry };
+        let yes = Some(serde_json::json!(true));
+        assert!(matches(&carried(yes.clone(), Some(at(60))), w.as_ref()));
+        assert!(
+            !matches(&carried(yes.clone(), Some(at(30))), w.as_ref()),
+            "cut short"
+        );
+        assert!(!matches(
+            &carried(Some(serde_json::json!(false)), Some(at(60))),
+            w.as_ref()
+        ));
+        assert!(
+            matches(&carried(yes.clone(), None), w.as_ref()),
+            "expiry not reported"
+        );
+        assert!(!matches(&carried(None, None), w.as_ref()));
+        assert!(
+            !matches(&carried(yes, Some(at(60))), None),
+            "must be removed"
+        );
+        assert!(matches(&carried(None, None), None));
+    }
+
+    #[test]
+    fn pairs_ignore_the_keys_case() {
+        let r = req(RequestStatus::Active, 0, 1);
+        let pair = Pair::of(&r);
+        let other = Pair::new(
+            r.device.node_id.clone(),
+            &AttributeKey::parse("custom:PROD").unwrap(),
+        );
+        assert_eq!(pair, other);
+        assert!(pair.covers(&r) && pair.is_key("custom:prod"));
+        assert_eq!(pair.lock_name(), "n1/custom:prod");
+        assert_eq!(pair.key.as_str(), "custom:Prod", "written as spelled");
+    }
+
+    #[test]
+    fn only_what_a_request_could_have_set_is_accounted_for() {
+        let cancelled = req(RequestStatus::Cancelled, 0, 1);
+        assert!(accounted_for(
+            Some(at(60)),
+            std::slice::from_ref(&cancelled)
+        ));
+        assert!(
+            accounted_for(Some(at(61)), std::slice::from_ref(&cancelled)),
+            "a minute's slack"
+        );
+        assert!(!accounted_for(
+            Some(at(120)),
+            std::slice::from_ref(&cancelled)
+        ));
+        assert!(
+            !accounted_for(None, std::slice::from_ref(&cancelled)),
+            "no expiry: not ours"
+        );
+        assert!(!accounted_for(Some(at(60)), &[]));
+        assert!(!ended_by_expiry(&cancelled, at(62)));
+        assert!(
+            ended_by_expiry(&cancelled, at(65)),
+            "Tailscale's own lag has passed"
+        );
     }
 }

@@ -207,7 +207,6 @@ fn carried(attrs: &DeviceAttributes, pair: &Pair) -> Carried {
             .as_ref()
             .and_then(|(k, _)| attrs.expiries.get(k).copied()),
         value: found.map(|(_, v)| v),
-        expiries_known: !attrs.expiries.is_empty() || attrs.attributes.is_empty(),
     }
 }
 
