@@ -6,6 +6,9 @@ use tokio::sync::Notify;
 
 use crate::clock::DynClock;
 use crate::config::Config;
+use crate::edge::server::InFlight;
+use crate::edge::team::HomeTeam;
+use crate::flow::clicks::ClickMemory;
 use crate::metrics::Metrics;
 use crate::slack::api::SlackApi;
 use crate::slack::people::People;
@@ -27,6 +30,12 @@ pub struct Inner {
     /// Wakes the worker when a job was enqueued, so work starts at once
     /// instead of at the next poll.
     pub wake: Notify,
+    /// Requests in progress (HTTP and Socket Mode), capped by `server.max_in_flight`.
+    pub in_flight: InFlight,
+    /// Recent clicks that changed nothing, so their repeats stay cheap.
+    pub clicks: ClickMemory,
+    /// The bot's own workspace; interactions from any other are refused.
+    pub home_team: HomeTeam,
 }
 
 impl AppState {

@@ -34,6 +34,37 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub public_url: Option<Url>,
+    /// `/metrics` on a listener of its own instead of `listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    pub limits: ServerLimits,
+}
+
+/// What one process takes on at once, and how long it waits for clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Connections served; a few more are answered 503, the rest closed.
+    pub max_connections: usize,
+    /// Requests (HTTP and Socket Mode) handled at once; more get 503.
+    pub max_in_flight: usize,
+    /// A client must send a request's headers within this time (also
+    /// closes idle keep-alive connections).
+    pub header_timeout: Duration,
+    /// A client must send a whole request body within this time.
+    pub body_timeout: Duration,
+    /// Graceful shutdown ends after this, finished or not.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_in_flight: 256,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(25),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +86,11 @@ pub struct SlackConfig {
     /// The slash command the generated manifest declares.
     pub command: String,
     pub request_timeout: Duration,
+    /// Socket Mode liveness: ping this often, and reconnect when nothing
+    /// arrived for `socket_idle_timeout` (half-open TCP never notices by
+    /// itself). Not in the file (Slack's own advice); tests shorten them.
+    pub socket_ping_interval: Duration,
+    pub socket_idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -210,15 +246,43 @@ impl Config {
     }
 }
 
-/// A database URL with any password replaced, for messages and logs.
+/// A database URL with any password replaced, for messages and logs: the
+/// one in `user:pass@` and a `password=` query parameter (which libpq and
+/// sqlx also read). A URL that does not parse is shown without its query
+/// and credentials, as they might hold one.
 pub fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
+    const HIDDEN: &str = "***";
+    let Ok(mut u) = Url::parse(url) else {
+        let without_query = url.split(['?', '#']).next().unwrap_or_default();
+        return match without_query.rsplit_once('@') {
+            Some((before, host)) => match before.split_once("://") {
+                Some((scheme, _)) => format!("{scheme}://{HIDDEN}@{host}"),
+                None => format!("{HIDDEN}@{host}"),
+            },
+            None => without_query.to_owned(),
+        };
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some(HIDDEN));
     }
+    let has_password_param = u
+        .query_pairs()
+        .any(|(k, _)| k.eq_ignore_ascii_case("password"));
+    if has_password_param {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k.eq_ignore_ascii_case("password") {
+                    HIDDEN.to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ pub struct Interaction {
     #[serde(rename = "type")]
     pub kind: String,
     pub user: Option<UserRef>,
+    /// The workspace it came from (`team.id`; some payloads say `team_id`).
+    pub team: Option<IdRef>,
+    pub team_id: Option<String>,
     pub trigger_id: Option<String>,
     /// Shortcuts: which shortcut.
     pub callback_id: Option<String>,
@@ -30,6 +33,7 @@ pub struct Interaction {
 #[derive(Debug, Clone, Deserialize)]
 pub struct UserRef {
     pub id: String,
+    pub team_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +94,16 @@ impl Interaction {
         self.user.as_ref().map(|u| u.id.as_str())
     }
 
+    /// The workspace the payload came from: `team.id`, else `team_id`,
+    /// else the user's team.
+    pub fn team_id(&self) -> Option<&str> {
+        self.team
+            .as_ref()
+            .map(|t| t.id.as_str())
+            .or(self.team_id.as_deref())
+            .or(self.user.as_ref().and_then(|u| u.team_id.as_deref()))
+    }
+
     /// The channel a message action happened in.
     pub fn channel_id(&self) -> Option<&str> {
         self.container
@@ -138,6 +152,7 @@ pub struct SlashCommand {
     #[serde(default)]
     pub text: String,
     pub channel_id: Option<String>,
+    pub team_id: Option<String>,
 }
 
 pub fn parse_command(body: &[u8]) -> Result<SlashCommand, PayloadError> {

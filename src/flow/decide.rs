@@ -24,17 +24,10 @@ pub enum Outcome {
 
 pub const NOT_YOURS: &str = "You cannot decide this request.";
 
-/// Ask the worker to re-render every message of a request to its true state.
+/// Ask the worker to re-render every message of a request to its true
+/// state: coalesced, and after the ack (see [`super::clicks::refresh`]).
 pub async fn refresh(state: &AppState, req: &AccessRequest) {
-    let at = state.now();
-    if let Err(e) = state
-        .store
-        .enqueue(&NewJob::notify(req.id, "refresh", at))
-        .await
-    {
-        tracing::warn!(request = %req.id, error = %e, "could not enqueue message refresh");
-    }
-    state.kick();
+    super::clicks::refresh(state, req);
 }
 
 async fn eligible(state: &AppState, req: &AccessRequest) -> Result<EligibleApprovers, String> {

@@ -32,6 +32,7 @@ pub mod postgres;
 mod requests;
 pub mod sql;
 pub mod sqlite;
+mod submissions;
 pub use connect::{connect, missing_sqlite_file};
 
 /// Who caused an event: a Slack user, or accessbot itself (worker, timeouts).
@@ -355,6 +356,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// Queue depth (due and not dead) and the `run_at` of the oldest due job.
     async fn job_stats(&self, now: DateTime<Utc>) -> Result<JobStats, StoreError>;
+
+    /// Like [`Store::create_request`], once per form submission: the first
+    /// call for `view_id` (the modal's view ID) creates the request; every
+    /// later one, also concurrent and from other processes, writes nothing
+    /// and answers which request the first created.
+    async fn create_submitted_request(
+        &self,
+        view_id: &str,
+        req: &AccessRequest,
+        jobs: &[NewJob],
+    ) -> Result<Submitted, StoreError>;
+
+    /// Enqueue `job` unless a job of the same kind for the same request is
+    /// waiting to run (not dead, not leased: one already running may have
+    /// read the request before the change this one is for). `None`: one was
+    /// waiting, nothing was written.
+    async fn enqueue_unless_queued(&self, job: &NewJob) -> Result<Option<i64>, StoreError>;
+}
+
+/// What became of a form submission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// The request was created now.
+    Now,
+    /// The same view was submitted before and created this request; nothing
+    /// was written this time.
+    Before(RequestId),
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

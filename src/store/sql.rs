@@ -20,14 +20,14 @@ use super::jobs::JobStatements;
 use super::requests::{missing_request, NewAudit};
 use super::{
     Actor, AuditEvent, Job, JobStats, MessageRef, NewJob, RequestFilter, Store, StoreError,
-    Transition,
+    Submitted, Transition,
 };
 use crate::domain::{AccessRequest, RequestId};
 
 /// The store on the dialect's database: [`super::postgres::PgStore`] or
 /// [`super::sqlite::SqliteStore`], built by their `connect`.
 pub struct SqlStore<D: Dialect> {
-    pool: Pool<D::DB>,
+    pub(super) pool: Pool<D::DB>,
     jobs: JobStatements,
 }
 
@@ -96,48 +96,7 @@ where
     async fn create_request(&self, req: &AccessRequest, jobs: &[NewJob]) -> Result<(), StoreError> {
         codec::check_new_status(req.status)?;
         let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
-        let inserted = sqlx::query(concat!(
-            "INSERT INTO requests (",
-            request_columns!(),
-            ", node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-             $15, $16, $17)"
-        ))
-        .bind(D::id(req.id))
-        .bind(req.requester.as_str().to_owned())
-        .bind_nullable(clean_opt(req.requester_email.as_deref()))
-        .bind(req.attribute.as_str().to_owned())
-        .bind(D::json(req.value.to_json()))
-        .bind(D::json(codec::device_json(&req.device)?))
-        .bind(codec::duration_secs(req.duration)?)
-        .bind_nullable(req.approver.as_ref().map(|a| a.as_str().to_owned()))
-        .bind(clean(req.reason.as_str()).into_owned())
-        .bind(req.status.as_str().to_owned())
-        .bind(D::time(req.created_at))
-        .bind(D::time(req.updated_at))
-        .bind_nullable(req.decided_by.as_ref().map(|a| a.as_str().to_owned()))
-        .bind_nullable(req.decided_at.map(D::time))
-        .bind_nullable(req.expires_at.map(D::time))
-        .bind_nullable(clean_opt(req.failure_reason.as_deref()))
-        .bind(req.device.node_id.as_str().to_owned())
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                return Err(StoreError::Duplicate(req.id))
-            }
-            other => other?,
-        };
-        let created = NewAudit {
-            id: req.id,
-            at: req.created_at,
-            actor: &Actor::User(req.requester.clone()),
-            action: "created",
-            detail: &codec::created_detail(req),
-        };
-        Self::insert_audit(&mut *tx, created).await?;
-        for job in jobs {
-            Self::insert_job(&mut *tx, job).await?;
-        }
+        Self::insert_request(&mut tx, req, jobs).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -336,6 +295,19 @@ where
             dead: row.try_get("dead")?,
             oldest_due: D::read_opt_time(row.try_get("oldest_due")?)?,
         })
+    }
+
+    async fn create_submitted_request(
+        &self,
+        view_id: &str,
+        req: &AccessRequest,
+        jobs: &[NewJob],
+    ) -> Result<Submitted, StoreError> {
+        self.create_once(view_id, req, jobs).await
+    }
+
+    async fn enqueue_unless_queued(&self, job: &NewJob) -> Result<Option<i64>, StoreError> {
+        self.enqueue_once(job).await
     }
 }
 
