@@ -124,11 +124,7 @@ impl Application {
         let (addr, metrics_addr) = (self.local_addr(), self.metrics_addr());
         let socket_mode = state.config.slack.socket_mode;
         if let (true, Some(token)) = (socket_mode, state.config.slack.app_token.clone()) {
-            background.spawn(crate::edge::socket::run(
-                state.clone(),
-                token,
-                stop.clone(),
-            ));
+            background.spawn(crate::edge::socket::run(state.clone(), token, stop.clone()));
         }
         if let Some(listener) = self.metrics_listener {
             let metrics = crate::edge::router::metrics_router(state.clone());
@@ -174,7 +170,8 @@ impl Application {
             .lock()
             .expect("not poisoned")
             .unwrap_or_else(tokio::time::Instant::now);
-        let left = (began + limits.shutdown_timeout).saturating_duration_since(tokio::time::Instant::now());
+        let left = (began + limits.shutdown_timeout)
+            .saturating_duration_since(tokio::time::Instant::now());
         let finished = tokio::time::timeout(left, async {
             while background.join_next().await.is_some() {}
         })

@@ -218,6 +218,44 @@ impl Config {
         Ok(validate::validate(raw, env, unknown)?)
     }
 
+    /// Only the database URL (`DATABASE_URL`, else `database.url`, else the
+    /// default), for commands that need nothing else (`migrate`, e.g. in
+    /// an init container that has no profiles or secrets): the rest of the
+    /// file is not validated, only parsed.
+    pub fn database_url(path: Option<&Path>, env: &dyn Env) -> Result<SecretString, LoadError> {
+        let shown = || {
+            path.map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("(no config file)"))
+        };
+        let file = match path {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| LoadError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                let doc: toml::Table =
+                    text.parse()
+                        .map_err(|e: toml::de::Error| LoadError::Parse {
+                            path: shown(),
+                            message: e.to_string(),
+                        })?;
+                let raw = doc
+                    .get("database")
+                    .cloned()
+                    .unwrap_or(toml::Value::Table(Default::default()));
+                let raw: raw::RawDatabase =
+                    raw.try_into()
+                        .map_err(|e: toml::de::Error| LoadError::Parse {
+                            path: shown(),
+                            message: format!("[database]: {e}"),
+                        })?;
+                Some(raw)
+            }
+        };
+        Ok(validate::database_only(file.unwrap_or_default(), env)?.url)
+    }
+
     /// Secrets `serve` cannot run without, by the variable that provides them.
     pub fn missing_secrets(&self) -> Vec<String> {
         let mut missing = Vec::new();

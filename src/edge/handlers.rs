@@ -132,7 +132,12 @@ async fn block_actions(state: AppState, user: SlackUserId, p: Interaction) -> Ac
     let note = |text: &str| clicks::tell(&state, channel.clone(), &user, &subject, text);
     // A click on a request that has moved on (a repeat, a retry, a replay)
     // is answered from memory and writes nothing.
-    let acts = [actions::APPROVE, actions::DENY, actions::CANCEL, actions::REVOKE];
+    let acts = [
+        actions::APPROVE,
+        actions::DENY,
+        actions::CANCEL,
+        actions::REVOKE,
+    ];
     if acts.contains(&action.action_id.as_str()) {
         match clicks::settled(&state, id, &action.action_id, &user).await {
             Ok(Some(answer)) => {

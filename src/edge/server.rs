@@ -107,9 +107,10 @@ async fn over_capacity(req: Request, next: Next) -> Response {
     } else {
         busy("too many connections")
     };
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
     response
 }
 

@@ -11,8 +11,8 @@ mod sections;
 
 use std::fmt;
 
-use super::raw::RawConfig;
-use super::{Config, Env};
+use super::raw::{RawConfig, RawDatabase};
+use super::{Config, DatabaseConfig, Env};
 use rules::Problems;
 
 /// Every problem found in a config, one line each.
@@ -54,4 +54,11 @@ pub fn validate(
         profiles: profiles::profiles(&mut p, raw.profiles),
     };
     p.finish(config).map_err(ConfigErrors)
+}
+
+/// The `[database]` section alone (see [`Config::database_url`]).
+pub fn database_only(raw: RawDatabase, env: &dyn Env) -> Result<DatabaseConfig, ConfigErrors> {
+    let mut p = Problems::default();
+    let database = sections::database(&mut p, env, raw);
+    p.finish(database).map_err(ConfigErrors)
 }
