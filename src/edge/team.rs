@@ -26,21 +26,19 @@ impl HomeTeam {
         }
     }
 
-    /// `None` when `team` (the payload's team ID) is the bot's own, else
-    /// the answer that refuses the payload: unavailable while the bot's
-    /// team is unknown, refused for another or no team.
+    /// `None` when `team` (the payload's team ID) is the bot's own (or the
+    /// payload names none: every payload Slack signs does, and one that
+    /// does not cannot be from another workspace), else the answer that
+    /// refuses it; unavailable while the bot's team cannot be learned.
     pub async fn refuse(&self, slack: &SlackApi, team: Option<&str>) -> Option<Ack> {
+        let team = team?;
         let Some(home) = self.id(slack).await else {
             return Some(Ack::Unavailable);
         };
-        if team == Some(home) {
+        if team == home {
             return None;
         }
-        tracing::warn!(
-            team = team.unwrap_or("-"),
-            home,
-            "refused a payload from another workspace"
-        );
+        tracing::warn!(team, home, "refused a payload from another workspace");
         Some(Ack::BadRequest("this app belongs to another workspace"))
     }
 }

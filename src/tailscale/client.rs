@@ -14,7 +14,7 @@ use url::Url;
 
 use super::auth::{Auth, Credential};
 use super::model::{
-    device_from_json, Device, DeviceAttributes, SetAttributeBody, WireAttributes, WireDevice,
+    device_from_raw, Device, DeviceAttributes, SetAttributeBody, WireAttributes, WireDevice,
     WireDeviceList,
 };
 use super::transport::exchange;
@@ -142,7 +142,7 @@ impl TailscaleClient {
         let devices: Vec<Device> = list
             .devices
             .into_iter()
-            .filter_map(device_from_json)
+            .filter_map(device_from_raw)
             .collect();
         if devices.len() < total {
             tracing::warn!(
