@@ -134,12 +134,14 @@ pub enum PayloadError {
     Json(#[from] serde_json::Error),
 }
 
-/// Parse an interactivity body: `payload=<JSON>`, form-encoded.
+/// Parse an interactivity body: `payload=<JSON>`, form-encoded (only that
+/// field is decoded: every click goes through here).
 pub fn parse_interaction(body: &[u8]) -> Result<Interaction, PayloadError> {
-    let form: HashMap<String, String> =
-        serde_urlencoded::from_bytes(body).map_err(|_| PayloadError::NoPayload)?;
-    let raw = form.get("payload").ok_or(PayloadError::NoPayload)?;
-    Ok(serde_json::from_str(raw)?)
+    let raw = url::form_urlencoded::parse(body)
+        .find(|(key, _)| key == "payload")
+        .map(|(_, value)| value)
+        .ok_or(PayloadError::NoPayload)?;
+    Ok(serde_json::from_str(&raw)?)
 }
 
 /// A slash command invocation (form-encoded).

@@ -1,10 +1,9 @@
 //! Clicks that cannot change anything, made cheap: a repeated, retried or
 //! replayed click on a request that is already decided, cancelled, or
 //! unknown. Such a click writes nothing to the database, is answered from
-//! memory after the first one, tells the person at most once a minute
-//! (per person and request, unless the answer changed), and asks for a
-//! message refresh at most once per request and status a minute — and
-//! only when no notification of the request is already queued.
+//! memory after the first one, and tells the person at most once a minute
+//! (per person and request, unless the answer changed). Its message is
+//! refreshed only when it is really stale (see [`refresh`]).
 //!
 //! A click that can act (a pending request's Approve, an active grant's
 //! Revoke) goes to [`super::decide`] as before.
@@ -168,11 +167,11 @@ pub async fn settled(
     Ok(Some(already(req.status)))
 }
 
-/// The request's messages show a state it has left (someone clicked a
-/// button it no longer has): have them re-rendered, unless this process
-/// asked for that at this status within the last minute, or a
-/// notification of the request is queued already. After the ack: the
-/// click does not wait for it.
+/// Someone clicked a button the request has left behind. Its messages
+/// are re-rendered by the notification its last change enqueued; only if
+/// that notification was given up (Slack was down for hours) are they
+/// stale, and then one refresh is enqueued. Checked at most once per
+/// request and status a minute in this process, after the ack.
 pub fn refresh(state: &AppState, req: &AccessRequest) {
     let now = state.now();
     let first = state.clicks.refreshes.put_if(
@@ -187,13 +186,18 @@ pub fn refresh(state: &AppState, req: &AccessRequest) {
     let (state, id) = (state.clone(), req.id);
     tokio::spawn(
         async move {
-            match state
-                .store
-                .enqueue_unless_queued(&NewJob::notify(id, "refresh", now))
-                .await
-            {
-                Ok(Some(_)) => state.kick(),
-                Ok(None) => {}
+            let stale = match state.store.notification_jobs(id, now).await {
+                Ok(jobs) => jobs.waiting == 0 && jobs.dead > 0,
+                Err(e) => {
+                    tracing::warn!(request = %id, error = %e, "cannot tell whether messages are stale");
+                    false
+                }
+            };
+            if !stale {
+                return;
+            }
+            match state.store.enqueue(&NewJob::notify(id, "refresh", now)).await {
+                Ok(_) => state.kick(),
                 Err(e) => {
                     tracing::warn!(request = %id, error = %e, "could not enqueue message refresh")
                 }

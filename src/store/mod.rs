@@ -368,11 +368,14 @@ pub trait Store: Send + Sync + 'static {
         jobs: &[NewJob],
     ) -> Result<Submitted, StoreError>;
 
-    /// Enqueue `job` unless a job of the same kind for the same request is
-    /// waiting to run (not dead, not leased: one already running may have
-    /// read the request before the change this one is for). `None`: one was
-    /// waiting, nothing was written.
-    async fn enqueue_unless_queued(&self, job: &NewJob) -> Result<Option<i64>, StoreError>;
+    /// A request's notification jobs: how many wait to run at `now` (not
+    /// dead, not leased: one running may have read the request before the
+    /// latest change), and how many were given up. Only reads.
+    async fn notification_jobs(
+        &self,
+        id: RequestId,
+        now: DateTime<Utc>,
+    ) -> Result<NotificationJobs, StoreError>;
 }
 
 /// What became of a form submission.
@@ -383,6 +386,13 @@ pub enum Submitted {
     /// The same view was submitted before and created this request; nothing
     /// was written this time.
     Before(RequestId),
+}
+
+/// See [`Store::notification_jobs`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NotificationJobs {
+    pub waiting: i64,
+    pub dead: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

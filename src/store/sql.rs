@@ -19,8 +19,8 @@ use super::dialect::{Arguments, BindNullable, Connection, Dialect, Row, Value};
 use super::jobs::JobStatements;
 use super::requests::{missing_request, NewAudit};
 use super::{
-    Actor, AuditEvent, Job, JobStats, MessageRef, NewJob, RequestFilter, Store, StoreError,
-    Submitted, Transition,
+    Actor, AuditEvent, Job, JobStats, MessageRef, NewJob, NotificationJobs, RequestFilter, Store,
+    StoreError, Submitted, Transition,
 };
 use crate::domain::{AccessRequest, RequestId};
 
@@ -306,8 +306,12 @@ where
         self.create_once(view_id, req, jobs).await
     }
 
-    async fn enqueue_unless_queued(&self, job: &NewJob) -> Result<Option<i64>, StoreError> {
-        self.enqueue_once(job).await
+    async fn notification_jobs(
+        &self,
+        id: RequestId,
+        now: DateTime<Utc>,
+    ) -> Result<NotificationJobs, StoreError> {
+        self.count_notification_jobs(id, now).await
     }
 }
 

@@ -1,8 +1,9 @@
-//! Writes that must happen once, however often they are asked for: a
-//! request created from a form submission (keyed by the modal's view ID,
-//! so a redelivered or replayed submission finds the request the first
-//! one created, on any replica), and a job enqueued unless one like it is
-//! already waiting. Also the insert both request-creating operations share.
+//! What keeps repeats cheap and harmless: a request created from a form
+//! submission once (keyed by the modal's view ID, so a redelivered or
+//! replayed submission finds the request the first one created, on any
+//! replica), and a read of a request's notification backlog (whether its
+//! messages may be stale). Also the insert both request-creating
+//! operations share.
 
 use sqlx::{AssertSqlSafe, ColumnIndex, Executor, Row as _};
 
@@ -10,8 +11,9 @@ use super::codec::{self, clean, clean_opt, request_columns};
 use super::dialect::{BindNullable, Connection, Dialect, Row, Value};
 use super::requests::NewAudit;
 use super::sql::SqlStore;
-use super::{Actor, NewJob, StoreError, Submitted};
-use crate::domain::AccessRequest;
+use super::{Actor, NewJob, NotificationJobs, StoreError, Submitted};
+use crate::domain::{AccessRequest, RequestId};
+use chrono::{DateTime, Utc};
 
 impl<D: Dialect> SqlStore<D>
 where
@@ -106,28 +108,27 @@ where
         Ok(Submitted::Now)
     }
 
-    /// See [`super::Store::enqueue_unless_queued`].
-    pub(super) async fn enqueue_once(&self, job: &NewJob) -> Result<Option<i64>, StoreError> {
-        let Some(id) = job.request_id else {
-            return Self::insert_job(&self.pool, job).await.map(Some);
-        };
-        let (_, tag) = codec::job_payload(&job.kind)?;
-        // Not dead, and not running: a job that started may have read the
-        // request before the change this one is for.
-        let waiting = format!(
-            "SELECT 1 AS one FROM jobs WHERE request_id = $1 AND kind = $2 AND dead = {} \
-             AND (leased_by IS NULL OR lease_until <= $3) LIMIT 1",
-            D::FALSE
+    /// See [`super::Store::notification_jobs`].
+    pub(super) async fn count_notification_jobs(
+        &self,
+        id: RequestId,
+        now: DateTime<Utc>,
+    ) -> Result<NotificationJobs, StoreError> {
+        let sql = format!(
+            "SELECT COALESCE(SUM(CASE WHEN dead = {no} AND (leased_by IS NULL OR lease_until <= $2) \
+             THEN 1 ELSE 0 END), 0) AS waiting, \
+             COALESCE(SUM(CASE WHEN dead = {no} THEN 0 ELSE 1 END), 0) AS dead \
+             FROM jobs WHERE request_id = $1 AND kind = 'notify'",
+            no = D::FALSE
         );
-        let queued = sqlx::query(AssertSqlSafe(waiting))
+        let row = sqlx::query(AssertSqlSafe(sql))
             .bind(D::id(id))
-            .bind(tag)
-            .bind(D::time(job.run_at))
-            .fetch_optional(&self.pool)
+            .bind(D::time(now))
+            .fetch_one(&self.pool)
             .await?;
-        match queued {
-            Some(_) => Ok(None),
-            None => Self::insert_job(&self.pool, job).await.map(Some),
-        }
+        Ok(NotificationJobs {
+            waiting: row.try_get("waiting")?,
+            dead: row.try_get("dead")?,
+        })
     }
 }
