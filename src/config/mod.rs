@@ -28,6 +28,7 @@ pub struct Config {
     pub requests: RequestsConfig,
     pub worker: WorkerConfig,
     pub profiles: Vec<Profile>,
+    pub socket_liveness: SocketLiveness,
 }
 
 #[derive(Debug, Clone)]
@@ -86,11 +87,24 @@ pub struct SlackConfig {
     /// The slash command the generated manifest declares.
     pub command: String,
     pub request_timeout: Duration,
-    /// Socket Mode liveness: ping this often, and reconnect when nothing
-    /// arrived for `socket_idle_timeout` (half-open TCP never notices by
-    /// itself). Not in the file (Slack's own advice); tests shorten them.
-    pub socket_ping_interval: Duration,
-    pub socket_idle_timeout: Duration,
+}
+
+/// Socket Mode liveness: ping this often, and reconnect when nothing
+/// arrived for `silence` (half-open TCP never notices by itself). Not in
+/// the file (Slack's advice: 30 s and 60 s); tests shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketLiveness {
+    pub ping_every: Duration,
+    pub silence: Duration,
+}
+
+impl Default for SocketLiveness {
+    fn default() -> Self {
+        Self {
+            ping_every: Duration::from_secs(30),
+            silence: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

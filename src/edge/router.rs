@@ -26,7 +26,8 @@ pub fn router(state: AppState) -> Router {
         .route("/slack/options", post(handlers::interactions))
         .route("/slack/commands", post(handlers::commands))
         .route("/slack/events", post(handlers::events))
-        .layer(middleware::from_fn_with_state(
+        // Only these routes: any other path is a plain 404.
+        .route_layer(middleware::from_fn_with_state(
             state.clone(),
             verify_slack_signature,
         ));

@@ -70,6 +70,11 @@ impl InFlight {
         self.0.clone().try_acquire_owned().ok()
     }
 
+    /// Slots free now.
+    pub fn available(&self) -> usize {
+        self.0.available_permits()
+    }
+
     /// A slot, waiting for one.
     pub async fn acquire(&self) -> OwnedSemaphorePermit {
         self.0

@@ -241,8 +241,8 @@ impl Connection {
     /// Serves until the connection ends; says why.
     async fn serve(self, socket: Socket) -> String {
         let (mut sink, mut stream) = socket.split();
-        let ping_every = self.state.config.slack.socket_ping_interval;
-        let silence = self.state.config.slack.socket_idle_timeout;
+        let ping_every = self.state.config.socket_liveness.ping_every;
+        let silence = self.state.config.socket_liveness.silence;
         // Handlers answer here: an ack frame, or `None` (not acked).
         let (done, mut answers) = mpsc::unbounded_channel::<Option<Value>>();
         let mut running = 0usize;

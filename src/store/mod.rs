@@ -368,9 +368,10 @@ pub trait Store: Send + Sync + 'static {
         jobs: &[NewJob],
     ) -> Result<Submitted, StoreError>;
 
-    /// A request's notification jobs: how many wait to run at `now` (not
-    /// dead, not leased: one running may have read the request before the
-    /// latest change), and how many were given up. Only reads.
+    /// A request's notification jobs: how many wait to run (due at `now`,
+    /// or retrying later; not dead; not leased, as one running may have
+    /// read the request before the latest change: a reminder scheduled for
+    /// later is not waiting), and how many were given up. Only reads.
     async fn notification_jobs(
         &self,
         id: RequestId,

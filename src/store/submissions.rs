@@ -116,7 +116,7 @@ where
     ) -> Result<NotificationJobs, StoreError> {
         let sql = format!(
             "SELECT COALESCE(SUM(CASE WHEN dead = {no} AND (leased_by IS NULL OR lease_until <= $2) \
-             THEN 1 ELSE 0 END), 0) AS waiting, \
+             AND (run_at <= $2 OR attempts > 0) THEN 1 ELSE 0 END), 0) AS waiting, \
              COALESCE(SUM(CASE WHEN dead = {no} THEN 0 ELSE 1 END), 0) AS dead \
              FROM jobs WHERE request_id = $1 AND kind = 'notify'",
             no = D::FALSE

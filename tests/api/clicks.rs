@@ -97,7 +97,8 @@ async fn clicks_on_unknown_requests_and_invalid_buttons_are_answered_once(backen
 async fn a_click_on_a_message_whose_notification_was_given_up_refreshes_it_once(
     backend: Backend,
 ) {
-    let app = spawn_app!(AppOptions::new(backend));
+    // No reminder: the given-up job below is the request's only one.
+    let app = spawn_app!(AppOptions::new(backend).requests("pending_timeout = \"24h\""));
     let id = active_request(&app).await;
     // A notification that ran out of attempts (Slack was down for hours):
     // enqueued for later, claimed and given up here.

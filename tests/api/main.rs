@@ -26,8 +26,12 @@ macro_rules! on_both_backends {
     };
 }
 
+mod clicks;
 mod http;
 mod lifecycle;
+mod limits;
 mod rendering;
+mod replays;
 mod request_flow;
 mod socket_mode;
+mod workspace;

@@ -284,8 +284,8 @@ impl TestApp {
         ]);
         let mut config = Config::from_toml(&toml, &env).expect("test config is valid");
         if let Some((ping, silence)) = options.socket_timing {
-            config.slack.socket_ping_interval = ping;
-            config.slack.socket_idle_timeout = silence;
+            config.socket_liveness.ping_every = ping;
+            config.socket_liveness.silence = silence;
         }
         let app = Application::build(config, Arc::new(clock.clone()))
             .await

@@ -52,6 +52,7 @@ pub fn validate(
         requests: sections::requests(&mut p, raw.requests),
         worker: sections::worker(&mut p, raw.worker),
         profiles: profiles::profiles(&mut p, raw.profiles),
+        socket_liveness: Default::default(),
     };
     p.finish(config).map_err(ConfigErrors)
 }

@@ -60,9 +60,6 @@ const SHUTDOWN_TIMEOUT: DurationRule = DurationRule {
     min: secs(1),
     max: secs(600),
 };
-/// Slack's advice for Socket Mode clients.
-const SOCKET_PING_INTERVAL: Duration = secs(30);
-const SOCKET_IDLE_TIMEOUT: Duration = secs(60);
 
 pub(super) fn server(p: &mut Problems, env: &dyn Env, raw: RawServer) -> ServerConfig {
     let limits = limits(p, &raw);
@@ -201,8 +198,6 @@ pub(super) fn slack(p: &mut Problems, env: &dyn Env, raw: RawSlack) -> SlackConf
         bot_token: secret(env, "SLACK_BOT_TOKEN", raw.bot_token),
         app_token: secret(env, "SLACK_APP_TOKEN", raw.app_token),
         request_timeout,
-        socket_ping_interval: SOCKET_PING_INTERVAL,
-        socket_idle_timeout: SOCKET_IDLE_TIMEOUT,
     }
 }
 
