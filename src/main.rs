@@ -3,13 +3,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc: faster than glibc's malloc on the request path, and it does
-/// not keep each thread's peak (glibc's per-thread arenas held on to the
-/// device-list refreshes). Built without transparent huge pages (feature
-/// `no_thp`), which would round small heaps up to 2 MiB pages. Measured in
-/// the README's performance section.
+/// See `accessbot::allocator`.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: accessbot::allocator::MiMalloc = accessbot::allocator::MiMalloc;
 
 /// Just-in-time, time-bound Tailscale access through Slack.
 #[derive(Parser)]
@@ -56,6 +52,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    accessbot::allocator::tune();
     let cli = Cli::parse();
     let config = cli.config.as_deref();
     match cli.command {

@@ -338,4 +338,6 @@ pub fn redact_url(url: &str) -> String {
 }
 
 #[cfg(test)]
+mod limit_tests;
+#[cfg(test)]
 mod tests;
