@@ -12,9 +12,7 @@ use accessbot::domain::{
     AccessRequest, AttributeKey, AttributeValue, DeviceSnapshot, NodeId, Reason, RequestId,
     RequestStatus, SlackUserId,
 };
-use accessbot::store::{
-    JobKind, NewJob, NotificationJobs, RequestFilter, StoreError, Submitted,
-};
+use accessbot::store::{JobKind, NewJob, NotificationJobs, RequestFilter, StoreError, Submitted};
 use chrono::{DateTime, Utc};
 use support::db::TestDb;
 
@@ -100,12 +98,11 @@ async fn racing_submissions_of_one_view_have_one_winner(db: &TestDb) {
             (req.id, outcome)
         })
     });
-    let results: Vec<(RequestId, Result<Submitted, StoreError>)> =
-        futures::future::join_all(tasks)
-            .await
-            .into_iter()
-            .map(|r| r.unwrap())
-            .collect();
+    let results: Vec<(RequestId, Result<Submitted, StoreError>)> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     let winners: Vec<RequestId> = results
         .iter()
         .filter(|(_, r)| matches!(r, Ok(Submitted::Now)))
@@ -160,10 +157,19 @@ async fn the_notification_backlog_counts_waiting_and_given_up_jobs(db: &TestDb) 
         .enqueue(&NewJob::now(req.id, JobKind::Grant, at(0)))
         .await
         .unwrap();
-    assert_eq!(backlog(at(0)).await, NotificationJobs { waiting: 0, dead: 0 });
+    assert_eq!(
+        backlog(at(0)).await,
+        NotificationJobs {
+            waiting: 0,
+            dead: 0
+        }
+    );
 
     // Due now: waiting; leased: running, not waiting; retrying: waiting.
-    let due = store.enqueue(&notify(req.id, "approved", at(0))).await.unwrap();
+    let due = store
+        .enqueue(&notify(req.id, "approved", at(0)))
+        .await
+        .unwrap();
     assert_eq!(backlog(at(0)).await.waiting, 1);
     let claimed = store
         .claim_jobs("w1", at(1), Duration::from_secs(60), 10)

@@ -45,7 +45,10 @@ fn server_limits_can_be_set_and_are_checked() {
     assert_eq!(l.header_timeout, Duration::from_secs(5));
     assert_eq!(l.body_timeout, Duration::from_secs(20));
     assert_eq!(l.shutdown_timeout, Duration::from_secs(50));
-    assert_eq!(c.server.metrics_listen.unwrap().to_string(), "127.0.0.1:9090");
+    assert_eq!(
+        c.server.metrics_listen.unwrap().to_string(),
+        "127.0.0.1:9090"
+    );
     assert!(c.profiles[0].allow_guests);
 
     let p = problems(&format!(
@@ -66,7 +69,10 @@ fn server_limits_can_be_set_and_are_checked() {
         "[server]\nlisten = \"0.0.0.0:8080\"\nmetrics_listen = \"0.0.0.0:8080\"\n{PROFILE}"
     ));
     assert_eq!(same.len(), 1);
-    assert!(same[0].contains("must differ from server.listen"), "{same:?}");
+    assert!(
+        same[0].contains("must differ from server.listen"),
+        "{same:?}"
+    );
 }
 
 #[test]
@@ -84,14 +90,21 @@ fn the_database_url_alone_needs_no_profiles_or_secrets() {
     assert_eq!(url.expose_secret(), "postgres://u:pw@db/app");
     let env = [("DATABASE_URL", "sqlite://other.db")];
     let url = Config::database_url(Some(&path), &env).unwrap();
-    assert_eq!(url.expose_secret(), "sqlite://other.db", "the environment wins");
+    assert_eq!(
+        url.expose_secret(),
+        "sqlite://other.db",
+        "the environment wins"
+    );
     let url = Config::database_url(None, &NO_ENV).unwrap();
     assert_eq!(url.expose_secret(), "sqlite://accessbot.db");
     // A bad URL is still refused, without its password.
     let env = [("DATABASE_URL", "mysql://u:secret@h/db")];
     let e = Config::database_url(None, &env).unwrap_err().problems();
     assert_eq!(e.len(), 1);
-    assert!(e[0].contains("must start with sqlite: or postgres://"), "{e:?}");
+    assert!(
+        e[0].contains("must start with sqlite: or postgres://"),
+        "{e:?}"
+    );
     assert!(!e[0].contains("secret"), "{e:?}");
     std::fs::write(&path, "[database]\nurl = 5\n").unwrap();
     assert!(Config::database_url(Some(&path), &NO_ENV).is_err());
@@ -113,5 +126,8 @@ fn passwords_in_the_query_are_redacted_too() {
     );
     // Not a URL: shown without what might hold a password.
     let shown = redact_url("postgres://u:p w@h/db?password=hunter2");
-    assert!(!shown.contains("hunter2") && !shown.contains("p w"), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("p w"),
+        "{shown}"
+    );
 }

@@ -94,9 +94,7 @@ async fn clicks_on_unknown_requests_and_invalid_buttons_are_answered_once(backen
     );
 }
 
-async fn a_click_on_a_message_whose_notification_was_given_up_refreshes_it_once(
-    backend: Backend,
-) {
+async fn a_click_on_a_message_whose_notification_was_given_up_refreshes_it_once(backend: Backend) {
     // No reminder: the given-up job below is the request's only one.
     let app = spawn_app!(AppOptions::new(backend).requests("pending_timeout = \"24h\""));
     let id = active_request(&app).await;
@@ -113,7 +111,10 @@ async fn a_click_on_a_message_whose_notification_was_given_up_refreshes_it_once(
         .await
         .unwrap();
     assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [job]);
-    assert!(store.fail_job(job, "test", "Slack down", None).await.unwrap());
+    assert!(store
+        .fail_job(job, "test", "Slack down", None)
+        .await
+        .unwrap());
     let updates = app.slack.count("chat.update");
 
     let dm = app.message_with_button(BOB, "revoke", id).await;

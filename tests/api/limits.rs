@@ -95,17 +95,30 @@ async fn connections_past_the_cap_get_503_and_healthz_still_answers() {
     let trigger = app.slack.trigger_for(ALICE);
     let answer = raw(app.addr, &signed_post(&app, &shortcut_body(&app, &trigger))).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
     let health = raw(app.addr, HEALTH).await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    assert_eq!(app.slack.count("views.open"), 0, "the refused shortcut did nothing");
+    assert_eq!(
+        app.slack.count("views.open"),
+        0,
+        "the refused shortcut did nothing"
+    );
     // Room again once a connection closes.
     drop(idle.pop());
-    wait_until("a connection closed", || metrics.http_connections.get() == 1).await;
+    wait_until("a connection closed", || {
+        metrics.http_connections.get() == 1
+    })
+    .await;
     let trigger = app.slack.trigger_for(ALICE);
     let answer = raw(app.addr, &signed_post(&app, &shortcut_body(&app, &trigger))).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(app.metrics().await.contains("accessbot_http_refused_total{reason=\"connections\"}"));
+    assert!(app
+        .metrics()
+        .await
+        .contains("accessbot_http_refused_total{reason=\"connections\"}"));
 }
 
 /// A signed shortcut whose body is only half sent: it holds a request
@@ -129,7 +142,10 @@ async fn requests_past_max_in_flight_get_503_and_healthz_still_answers() {
     let trigger = app.slack.trigger_for(ALICE);
     let answer = raw(app.addr, &signed_post(&app, &shortcut_body(&app, &trigger))).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
     assert!(raw(app.addr, HEALTH).await.starts_with("HTTP/1.1 200"));
     assert_eq!(app.slack.count("views.open"), 0);
     // The slow one, once complete, is served.
@@ -137,7 +153,10 @@ async fn requests_past_max_in_flight_get_503_and_healthz_still_answers() {
     let answer = read_to_close(&mut slow).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     wait_until("its modal opens", || app.slack.count("views.open") == 1).await;
-    assert!(app.metrics().await.contains("accessbot_http_refused_total{reason=\"in_flight\"} 1"));
+    assert!(app
+        .metrics()
+        .await
+        .contains("accessbot_http_refused_total{reason=\"in_flight\"} 1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,6 +201,11 @@ async fn metrics_can_have_a_listener_of_their_own() {
         .await
         .unwrap();
     assert!(text.contains("accessbot_http_connections"), "{text}");
-    let other = app.http.get(format!("http://{own}/healthz")).send().await.unwrap();
+    let other = app
+        .http
+        .get(format!("http://{own}/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(other.status(), 404, "only /metrics there");
 }

@@ -301,7 +301,9 @@ async fn envelopes_in_progress_count_against_max_in_flight() {
     let ack = socket.send_envelope("interactive", suggestion, true);
     wait_until("the options request waits", || hold.waiting() == 1).await;
     // The one slot is taken: an HTTP request is turned away meanwhile.
-    let resp = app.interact(&payloads::shortcut(ALICE, "request_access", "t")).await;
+    let resp = app
+        .interact(&payloads::shortcut(ALICE, "request_access", "t"))
+        .await;
     assert_eq!(resp.status(), 503);
     hold.release();
     let ack = ack.await.unwrap();

@@ -26,7 +26,11 @@ async fn interactions_from_another_workspace_are_refused(backend: Backend) {
     let command = payloads::slash_command(ALICE, "/access", "", &trigger)
         .replace("team_id=T0FAKE001", &format!("team_id={OTHER_TEAM}"));
     let resp = app
-        .post_signed("/slack/commands", "application/x-www-form-urlencoded", command)
+        .post_signed(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            command,
+        )
         .await;
     assert_eq!(resp.status(), 400);
 

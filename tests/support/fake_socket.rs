@@ -173,10 +173,7 @@ impl FakeSocketMode {
 }
 
 /// Greets a new connection and runs its two halves.
-fn serve(
-    shared: Arc<Mutex<Inner>>,
-    ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-) {
+fn serve(shared: Arc<Mutex<Inner>>, ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>) {
     let (mut sink, mut source) = ws.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let silent = Arc::new(AtomicBool::new(false));
