@@ -248,7 +248,7 @@ fn is_secret_name(name: &str) -> bool {
 fn secrets_come_by_reference_under_the_names_accessbot_reads() {
     let d = deployment();
     let pod = &d["spec"]["template"]["spec"];
-    let read_by_accessbot = quoted_env_names(&read("src/config/validate.rs"));
+    let read_by_accessbot = quoted_env_names(&read("src/config/validate/sections.rs"));
     assert!(
         read_by_accessbot.contains("SLACK_BOT_TOKEN"),
         "the scan works"
