@@ -150,8 +150,10 @@ impl Application {
             "accessbot listening"
         );
         let stop_server = stop.clone();
-        let started_stopping = Arc::new(std::sync::Mutex::new(None));
-        let noted = started_stopping.clone();
+        // When shutdown began: the deadline covers the HTTP drain and the
+        // background together.
+        let stopping_since = Arc::new(std::sync::OnceLock::new());
+        let noted = stopping_since.clone();
         server::serve(
             self.listener,
             router,
@@ -159,16 +161,16 @@ impl Application {
             state.metrics.clone(),
             async move {
                 shutdown.await;
-                *noted.lock().expect("not poisoned") = Some(tokio::time::Instant::now());
+                let _ = noted.set(tokio::time::Instant::now());
                 stop_server.cancel();
             },
         )
         .await;
         stop.cancel();
         // The background gets what is left of the shutdown deadline.
-        let began = started_stopping
-            .lock()
-            .expect("not poisoned")
+        let began = stopping_since
+            .get()
+            .copied()
             .unwrap_or_else(tokio::time::Instant::now);
         let left = (began + limits.shutdown_timeout)
             .saturating_duration_since(tokio::time::Instant::now());

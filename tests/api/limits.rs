@@ -52,7 +52,7 @@ fn signed_post(app: &TestApp, body: &str) -> String {
     )
 }
 
-fn shortcut_body(_app: &TestApp, trigger: &str) -> String {
+fn shortcut_body(trigger: &str) -> String {
     let payload = payloads::shortcut(ALICE, "request_access", trigger);
     serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
 }
@@ -93,7 +93,7 @@ async fn connections_past_the_cap_get_503_and_healthz_still_answers() {
     })
     .await;
     let trigger = app.slack.trigger_for(ALICE);
-    let answer = raw(app.addr, &signed_post(&app, &shortcut_body(&app, &trigger))).await;
+    let answer = raw(app.addr, &signed_post(&app, &shortcut_body(&trigger))).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(
         answer.to_ascii_lowercase().contains("retry-after: 1"),
@@ -113,7 +113,7 @@ async fn connections_past_the_cap_get_503_and_healthz_still_answers() {
     })
     .await;
     let trigger = app.slack.trigger_for(ALICE);
-    let answer = raw(app.addr, &signed_post(&app, &shortcut_body(&app, &trigger))).await;
+    let answer = raw(app.addr, &signed_post(&app, &shortcut_body(&trigger))).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(app
         .metrics()
@@ -125,7 +125,7 @@ async fn connections_past_the_cap_get_503_and_healthz_still_answers() {
 /// slot (and its connection) until the rest follows.
 async fn half_sent(app: &TestApp) -> (TcpStream, String) {
     let trigger = app.slack.trigger_for(ALICE);
-    let request = signed_post(app, &shortcut_body(app, &trigger));
+    let request = signed_post(app, &shortcut_body(&trigger));
     let (first, rest) = request.split_at(request.len() - 10);
     let mut conn = TcpStream::connect(app.addr).await.unwrap();
     conn.write_all(first.as_bytes()).await.unwrap();
@@ -140,7 +140,7 @@ async fn requests_past_max_in_flight_get_503_and_healthz_still_answers() {
     let app = app_with("max_in_flight = 1\nbody_timeout = \"30s\"").await;
     let (mut slow, rest) = half_sent(&app).await;
     let trigger = app.slack.trigger_for(ALICE);
-    let answer = raw(app.addr, &signed_post(&app, &shortcut_body(&app, &trigger))).await;
+    let answer = raw(app.addr, &signed_post(&app, &shortcut_body(&trigger))).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(
         answer.to_ascii_lowercase().contains("retry-after: 1"),
