@@ -54,13 +54,19 @@ pub async fn serve(path: Option<&Path>) -> ExitCode {
     }
 }
 
-/// `accessbot migrate`
+/// `accessbot migrate`: needs only the database URL, so that a migration
+/// init container can run it with nothing but `DATABASE_URL`.
 pub async fn migrate(path: Option<&Path>) -> ExitCode {
     crate::telemetry::init();
-    let Some(config) = load(path) else {
-        return ExitCode::from(1);
+    let path = config::resolve_path(path);
+    let url = match Config::database_url(path.as_deref(), &ProcessEnv) {
+        Ok(url) => url,
+        Err(e) => {
+            print_problems("the database URL is not valid:", e.problems());
+            return ExitCode::from(1);
+        }
     };
-    let url = config.database.url.expose_secret();
+    let url = url.expose_secret();
     let result = async {
         let store = crate::store::connect(url, 1).await?;
         store.migrate().await?;

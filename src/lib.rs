@@ -1,5 +1,6 @@
 //! accessbot: just-in-time, time-bound Tailscale access through Slack.
 
+pub mod allocator;
 pub mod audit;
 pub mod check;
 pub mod cli;

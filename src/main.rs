@@ -3,6 +3,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// See `accessbot::allocator`.
+#[global_allocator]
+static ALLOCATOR: accessbot::allocator::MiMalloc = accessbot::allocator::MiMalloc;
+
 /// Just-in-time, time-bound Tailscale access through Slack.
 #[derive(Parser)]
 #[command(name = "accessbot", version, about)]
@@ -48,6 +52,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    accessbot::allocator::tune();
     let cli = Cli::parse();
     let config = cli.config.as_deref();
     match cli.command {

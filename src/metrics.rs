@@ -28,6 +28,8 @@ pub struct Inner {
     pub reconcile_last_success: IntGauge,
     pub revoke_failures: IntCounter,
     pub lingering_grants: IntGauge,
+    pub http_connections: IntGauge,
+    http_refused: IntCounterVec,
     slack_calls: HistogramVec,
     tailscale_calls: HistogramVec,
     interaction_ack: HistogramVec,
@@ -119,6 +121,15 @@ impl Metrics {
                 "accessbot_lingering_grants",
                 "Grants that should have ended but whose attribute is still on the tailnet.",
             ),
+            http_connections: gauge(
+                "accessbot_http_connections",
+                "HTTP connections open now.",
+            ),
+            http_refused: counter(
+                "accessbot_http_refused_total",
+                "HTTP requests and connections refused for load (reason: connections, in_flight).",
+                &["reason"],
+            ),
             unaccounted_attributes: gauge(
                 "accessbot_unaccounted_attributes",
                 "Profile attributes on devices that no active grant accounts for (last reconciliation).",
@@ -162,6 +173,11 @@ impl Metrics {
             .interaction_ack
             .with_label_values(&[kind])
             .observe(took.as_secs_f64());
+    }
+
+    /// A request or connection turned away because the process was full.
+    pub fn refused(&self, reason: &str) {
+        self.0.http_refused.with_label_values(&[reason]).inc();
     }
 
     pub fn request_outcome(&self, profile: &str, outcome: &str) {

@@ -13,15 +13,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::DynClock;
 use crate::config::{redact_url, Config};
+use crate::edge::server;
 use crate::metrics::Metrics;
 use crate::slack::api::SlackApi;
 use crate::slack::people::People;
+use crate::slack::team::HomeTeam;
 use crate::state::{AppState, Inner};
+use crate::state::{ClickMemory, InFlight};
 use crate::tailscale::{DeviceDirectory, TailscaleClient};
 use crate::worker::Worker;
 
 pub struct Application {
     listener: TcpListener,
+    /// `server.metrics_listen`, when `/metrics` has a listener of its own.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -48,7 +53,18 @@ impl Application {
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let metrics_listener = match config.server.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (server.metrics_listen)"))?,
+            ),
+            None => None,
+        };
         let state = AppState::new(Inner {
+            in_flight: InFlight::new(config.server.limits.max_in_flight),
+            clicks: ClickMemory::default(),
+            home_team: HomeTeam::default(),
             config: Arc::new(config),
             store,
             clock,
@@ -61,7 +77,11 @@ impl Application {
             instance: crate::state::instance_id(),
             pairs: Default::default(),
         });
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            metrics_listener,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -70,64 +90,111 @@ impl Application {
             .expect("bound listener has an address")
     }
 
+    /// Where `/metrics` is served when it has a listener of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("bound listener has an address"))
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
     /// Serves (and runs the worker, unless switched off) until `shutdown`
-    /// resolves; in-flight requests and the job in progress finish first.
+    /// resolves; in-flight requests and the job in progress finish first,
+    /// within `server.shutdown_timeout` in all.
     /// Background tasks belong to this future: if it is dropped (aborted),
     /// they stop with it, as they would with the process.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let router = crate::edge::router::router(self.state.clone());
+        let state = self.state.clone();
+        let limits = state.config.server.limits;
+        let router = crate::edge::router::router(state.clone());
         let stop = CancellationToken::new();
         let mut background = tokio::task::JoinSet::new();
-        let worker = self.state.config.worker.enabled;
+        let worker = state.config.worker.enabled;
         if worker {
-            background.spawn(Worker::new(self.state.clone()).run(stop.clone()));
+            background.spawn(Worker::new(state.clone()).run(stop.clone()));
             background.spawn(crate::flow::reconcile::run_every(
-                self.state.clone(),
+                state.clone(),
                 stop.clone(),
             ));
         }
         // Every replica answers Slack, so every replica keeps the people
         // directory warm.
-        let state = self.state.clone();
+        let people = state.clone();
         let stop_people = stop.clone();
         background.spawn(async move {
-            state
+            people
                 .people
-                .keep_warm(&state.config.profiles, stop_people)
+                .keep_warm(&people.config.profiles, stop_people)
                 .await
         });
-        let socket_mode = self.state.config.slack.socket_mode;
-        if let (true, Some(token)) = (socket_mode, self.state.config.slack.app_token.clone()) {
-            background.spawn(crate::edge::socket::run(
-                self.state.clone(),
-                token,
-                stop.clone(),
+        let (addr, metrics_addr) = (self.local_addr(), self.metrics_addr());
+        let socket_mode = state.config.slack.socket_mode;
+        if let (true, Some(token)) = (socket_mode, state.config.slack.app_token.clone()) {
+            background.spawn(crate::edge::socket::run(state.clone(), token, stop.clone()));
+        }
+        if let Some(listener) = self.metrics_listener {
+            let metrics = crate::edge::router::metrics_router(state.clone());
+            let stop = stop.clone();
+            background.spawn(server::serve(
+                listener,
+                metrics,
+                limits,
+                state.metrics.clone(),
+                async move { stop.cancelled().await },
             ));
         }
+        // Learn the bot's workspace now, so the first interaction need not.
+        let warm = state.clone();
+        background.spawn(async move {
+            let _ = warm.home_team.id(&warm.slack).await;
+        });
         tracing::info!(
-            addr = %self.local_addr(),
+            %addr,
+            ?metrics_addr,
             worker,
             socket_mode,
             "accessbot listening"
         );
         let stop_server = stop.clone();
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
+        // When shutdown began: the deadline covers the HTTP drain and the
+        // background together.
+        let stopping_since = Arc::new(std::sync::OnceLock::new());
+        let noted = stopping_since.clone();
+        server::serve(
+            self.listener,
+            router,
+            limits,
+            state.metrics.clone(),
+            async move {
                 shutdown.await;
+                let _ = noted.set(tokio::time::Instant::now());
                 stop_server.cancel();
-            })
-            .await
-            .context("HTTP server failed");
+            },
+        )
+        .await;
         stop.cancel();
-        while background.join_next().await.is_some() {}
-        served
+        // The background gets what is left of the shutdown deadline.
+        let began = stopping_since
+            .get()
+            .copied()
+            .unwrap_or_else(tokio::time::Instant::now);
+        let left = (began + limits.shutdown_timeout)
+            .saturating_duration_since(tokio::time::Instant::now());
+        let finished = tokio::time::timeout(left, async {
+            while background.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!("shutdown deadline passed; stopping the worker where it is");
+            background.shutdown().await;
+        }
+        Ok(())
     }
 }
 

@@ -164,3 +164,44 @@ async fn serve_with_the_example_config_answers_refuses_unsigned_and_stops_on_sig
         assert!(!out.all().contains(secret), "a secret was logged");
     }
 }
+
+/// A migration init container has the database URL and nothing else: no
+/// profiles, no secrets, maybe a config file meant for `serve` only.
+#[tokio::test]
+async fn migrate_needs_only_the_database_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("init.db").display());
+    let out = bin::run(
+        &["migrate"],
+        &[("DATABASE_URL", db.as_str())],
+        Some(dir.path()),
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(out.stdout.contains("is up to date"), "{}", out.all());
+
+    // A config file whose other sections would not pass `check`.
+    let config = dir.path().join("accessbot.toml");
+    let file_db = format!("sqlite://{}", dir.path().join("file.db").display());
+    std::fs::write(
+        &config,
+        format!("[server]\nlisten = \"nowhere\"\n[database]\nurl = \"{file_db}\"\n"),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out = bin::run(&["--config", config, "migrate"], &[], None).await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(dir.path().join("file.db").exists(), "{}", out.all());
+}
+
+#[tokio::test]
+async fn migrate_never_shows_a_password_given_in_the_query() {
+    let port = bin::closed_port();
+    let url = format!(
+        "postgres://accessbot@127.0.0.1:{port}/db?password=hunter2-secret&connect_timeout=2"
+    );
+    let out = bin::run(&["migrate"], &[("DATABASE_URL", url.as_str())], None).await;
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(out.all().contains("password=***"), "{}", out.all());
+    assert!(!out.all().contains("hunter2"), "{}", out.all());
+}

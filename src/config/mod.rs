@@ -28,12 +28,44 @@ pub struct Config {
     pub requests: RequestsConfig,
     pub worker: WorkerConfig,
     pub profiles: Vec<Profile>,
+    pub socket_liveness: SocketLiveness,
 }
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub public_url: Option<Url>,
+    /// `/metrics` on a listener of its own instead of `listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    pub limits: ServerLimits,
+}
+
+/// What one process takes on at once, and how long it waits for clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Connections served; a few more are answered 503, the rest closed.
+    pub max_connections: usize,
+    /// Requests (HTTP and Socket Mode) handled at once; more get 503.
+    pub max_in_flight: usize,
+    /// A client must send a request's headers within this time (also
+    /// closes idle keep-alive connections).
+    pub header_timeout: Duration,
+    /// A client must send a whole request body within this time.
+    pub body_timeout: Duration,
+    /// Graceful shutdown ends after this, finished or not.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_in_flight: 256,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(25),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +87,24 @@ pub struct SlackConfig {
     /// The slash command the generated manifest declares.
     pub command: String,
     pub request_timeout: Duration,
+}
+
+/// Socket Mode liveness: ping this often, and reconnect when nothing
+/// arrived for `silence` (half-open TCP never notices by itself). Not in
+/// the file (Slack's advice: 30 s and 60 s); tests shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketLiveness {
+    pub ping_every: Duration,
+    pub silence: Duration,
+}
+
+impl Default for SocketLiveness {
+    fn default() -> Self {
+        Self {
+            ping_every: Duration::from_secs(30),
+            silence: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +257,44 @@ impl Config {
         Ok(validate::validate(raw, env, unknown)?)
     }
 
+    /// Only the database URL (`DATABASE_URL`, else `database.url`, else the
+    /// default), for commands that need nothing else (`migrate`, e.g. in
+    /// an init container that has no profiles or secrets): the rest of the
+    /// file is not validated, only parsed.
+    pub fn database_url(path: Option<&Path>, env: &dyn Env) -> Result<SecretString, LoadError> {
+        let shown = || {
+            path.map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("(no config file)"))
+        };
+        let file = match path {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| LoadError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                let doc: toml::Table =
+                    text.parse()
+                        .map_err(|e: toml::de::Error| LoadError::Parse {
+                            path: shown(),
+                            message: e.to_string(),
+                        })?;
+                let raw = doc
+                    .get("database")
+                    .cloned()
+                    .unwrap_or(toml::Value::Table(Default::default()));
+                let raw: raw::RawDatabase =
+                    raw.try_into()
+                        .map_err(|e: toml::de::Error| LoadError::Parse {
+                            path: shown(),
+                            message: format!("[database]: {e}"),
+                        })?;
+                Some(raw)
+            }
+        };
+        Ok(validate::database_only(file.unwrap_or_default(), env)?.url)
+    }
+
     /// Secrets `serve` cannot run without, by the variable that provides them.
     pub fn missing_secrets(&self) -> Vec<String> {
         let mut missing = Vec::new();
@@ -235,16 +323,46 @@ impl Config {
     }
 }
 
-/// A database URL with any password replaced, for messages and logs.
+/// A database URL with any password replaced, for messages and logs: the
+/// one in `user:pass@` and a `password=` query parameter (which libpq and
+/// sqlx also read). A URL that does not parse is shown without its query
+/// and credentials, as they might hold one.
 pub fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
+    const HIDDEN: &str = "***";
+    let Ok(mut u) = Url::parse(url) else {
+        let without_query = url.split(['?', '#']).next().unwrap_or_default();
+        return match without_query.rsplit_once('@') {
+            Some((before, host)) => match before.split_once("://") {
+                Some((scheme, _)) => format!("{scheme}://{HIDDEN}@{host}"),
+                None => format!("{HIDDEN}@{host}"),
+            },
+            None => without_query.to_owned(),
+        };
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some(HIDDEN));
     }
+    let has_password_param = u
+        .query_pairs()
+        .any(|(k, _)| k.eq_ignore_ascii_case("password"));
+    if has_password_param {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k.eq_ignore_ascii_case("password") {
+                    HIDDEN.to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
+#[cfg(test)]
+mod limit_tests;
 #[cfg(test)]
 mod tests;

@@ -31,7 +31,9 @@ macro_rules! raw_section {
 raw_section! {
     /// `[server]`
     RawServer {
-        listen, public_url: String;
+        listen, public_url, metrics_listen: String;
+        max_connections, max_in_flight: u32;
+        header_timeout, body_timeout, shutdown_timeout: String;
     }
 }
 
@@ -80,7 +82,7 @@ raw_section! {
     RawProfile {
         attribute, description, max_duration: String;
         approvers: Vec<String>;
-        can_self_approve, confirm_self_approval: bool;
+        can_self_approve, confirm_self_approval, allow_guests: bool;
         notify_channel, devices: String;
         // A boolean, an integer or a string: validation checks which.
         value: toml::Value;

@@ -139,6 +139,7 @@ mod tests {
             notify_channel: None,
             devices,
             value: AttributeValue::default(),
+            allow_guests: false,
         }
     }
 

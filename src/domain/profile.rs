@@ -136,6 +136,8 @@ pub struct Profile {
     pub notify_channel: Option<SlackChannelId>,
     pub devices: DevicePolicy,
     pub value: AttributeValue,
+    /// Restricted and ultra-restricted (guest) Slack users may request it.
+    pub allow_guests: bool,
 }
 
 impl Profile {
@@ -195,6 +197,7 @@ mod tests {
             notify_channel: None,
             devices: DevicePolicy::Own,
             value: AttributeValue::default(),
+            allow_guests: false,
         }
     }
 

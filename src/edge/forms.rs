@@ -67,7 +67,7 @@ pub async fn submit(state: &AppState, user: &SlackUserId, view: &ViewPayload) ->
         Ok(a) => a,
         Err(e) => return errors(view, &e),
     };
-    if let Err(e) = submit::create(state, &accepted).await {
+    if let Err(e) = submit::create(state, &accepted, &view.id).await {
         tracing::error!(error = %e, "could not store the request");
         return errors(
             view,

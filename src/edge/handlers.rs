@@ -12,6 +12,7 @@ use super::ack::Ack;
 use super::forms;
 use super::payload::{parse_command, parse_interaction, Interaction, SlashCommand};
 use crate::domain::{RequestId, SlackUserId};
+use crate::flow::clicks::{self, already, INVALID_BUTTON, NOT_FOUND};
 use crate::flow::decide::{self, Decision, Outcome};
 use crate::flow::form::{self, ShownView};
 use crate::slack::messages::actions;
@@ -64,6 +65,9 @@ async fn dispatch(state: AppState, p: Interaction) -> Ack {
     let Some(user) = p.user_id().and_then(|u| SlackUserId::parse(u).ok()) else {
         return Ack::BadRequest("missing or invalid user");
     };
+    if let Some(refused) = super::team::refuse(&state, p.team_id()).await {
+        return refused;
+    }
     match p.kind.as_str() {
         "shortcut" | "message_action" => {
             if p.callback_id.as_deref() != Some(SHORTCUT_CALLBACK_ID) {
@@ -121,14 +125,29 @@ async fn block_actions(state: AppState, user: SlackUserId, p: Interaction) -> Ac
         .as_deref()
         .and_then(|v| RequestId::parse(v).ok())
     else {
-        tell(
-            &state,
-            channel,
-            &user,
-            "That button is not valid. Please use the latest message.",
-        );
+        clicks::tell(&state, channel, &user, "invalid button", INVALID_BUTTON);
         return Ack::Empty;
     };
+    let subject = id.to_string();
+    let note = |text: &str| clicks::tell(&state, channel.clone(), &user, &subject, text);
+    // A click on a request that has moved on (a repeat, a retry, a replay)
+    // is answered from memory and writes nothing.
+    let acts = [
+        actions::APPROVE,
+        actions::DENY,
+        actions::CANCEL,
+        actions::REVOKE,
+    ];
+    if acts.contains(&action.action_id.as_str()) {
+        match clicks::settled(&state, id, &action.action_id, &user).await {
+            Ok(Some(answer)) => {
+                note(&answer);
+                return Ack::Empty;
+            }
+            Ok(None) => {}
+            Err(e) => return unavailable(e),
+        }
+    }
     let outcome = match action.action_id.as_str() {
         actions::APPROVE => decide::decide(&state, id, &user, Decision::Approve).await,
         actions::DENY => decide::decide(&state, id, &user, Decision::Deny).await,
@@ -144,12 +163,7 @@ async fn block_actions(state: AppState, user: SlackUserId, p: Interaction) -> Ac
                     Ack::Empty
                 }
                 Ok(_) => {
-                    tell(
-                        &state,
-                        channel,
-                        &user,
-                        "Only the requester can request this again.",
-                    );
+                    note("Only the requester can request this again.");
                     Ack::Empty
                 }
                 Err(e) => unavailable(e),
@@ -162,35 +176,12 @@ async fn block_actions(state: AppState, user: SlackUserId, p: Interaction) -> Ac
     };
     match outcome {
         Ok(Outcome::Done(_)) => {}
-        Ok(Outcome::Refused(why)) => tell(&state, channel, &user, &why),
-        Ok(Outcome::AlreadyDecided(req)) => tell(
-            &state,
-            channel,
-            &user,
-            &format!("This request is already {}.", req.status.describe()),
-        ),
-        Ok(Outcome::NotFound) => tell(&state, channel, &user, "That request does not exist."),
+        Ok(Outcome::Refused(why)) => note(&why),
+        Ok(Outcome::AlreadyDecided(req)) => note(&already(req.status)),
+        Ok(Outcome::NotFound) => note(NOT_FOUND),
         Err(e) => return unavailable(e),
     }
     Ack::Empty
-}
-
-/// An ephemeral note to one person, sent after the ack.
-fn tell(state: &AppState, channel: Option<String>, user: &SlackUserId, text: &str) {
-    let (state, user, text) = (state.clone(), user.clone(), text.to_owned());
-    tokio::spawn(
-        async move {
-            let channel = channel.unwrap_or_else(|| user.to_string());
-            if let Err(e) = state
-                .slack
-                .post_ephemeral(&channel, user.as_str(), &text)
-                .await
-            {
-                tracing::warn!(error = %e, "could not send ephemeral message");
-            }
-        }
-        .in_current_span(),
-    );
 }
 
 /// `POST /slack/commands`: any command name opens the request form.
@@ -207,6 +198,9 @@ pub async fn command(state: AppState, cmd: SlashCommand) -> Ack {
     let Ok(user) = SlackUserId::parse(&cmd.user_id) else {
         return Ack::BadRequest("invalid user_id");
     };
+    if let Some(refused) = super::team::refuse(&state, cmd.team_id.as_deref()).await {
+        return refused;
+    }
     let span = tracing::info_span!("slack_command", command = %cmd.command, user = %user);
     tokio::spawn(form::open(state.clone(), user, cmd.trigger_id, None).instrument(span));
     state
@@ -231,6 +225,10 @@ pub async fn event(state: AppState, envelope: serde_json::Value) -> Ack {
             None => Ack::BadRequest("url_verification without challenge"),
         },
         Some("event_callback") => {
+            let team = envelope.get("team_id").and_then(|t| t.as_str());
+            if let Some(refused) = super::team::refuse(&state, team).await {
+                return refused;
+            }
             let event = envelope.get("event");
             let kind = event.and_then(|e| e.get("type")).and_then(|t| t.as_str());
             let user = event

@@ -8,5 +8,7 @@ pub mod forms;
 pub mod handlers;
 pub mod payload;
 pub mod router;
+pub mod server;
 pub mod signature;
 pub mod socket;
+pub mod team;

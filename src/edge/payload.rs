@@ -12,6 +12,9 @@ pub struct Interaction {
     #[serde(rename = "type")]
     pub kind: String,
     pub user: Option<UserRef>,
+    /// The workspace it came from (`team.id`; some payloads say `team_id`).
+    pub team: Option<IdRef>,
+    pub team_id: Option<String>,
     pub trigger_id: Option<String>,
     /// Shortcuts: which shortcut.
     pub callback_id: Option<String>,
@@ -30,6 +33,7 @@ pub struct Interaction {
 #[derive(Debug, Clone, Deserialize)]
 pub struct UserRef {
     pub id: String,
+    pub team_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +105,16 @@ impl Interaction {
         self.user.as_ref().map(|u| u.id.as_str())
     }
 
+    /// The workspace the payload came from: `team.id`, else `team_id`,
+    /// else the user's team.
+    pub fn team_id(&self) -> Option<&str> {
+        self.team
+            .as_ref()
+            .map(|t| t.id.as_str())
+            .or(self.team_id.as_deref())
+            .or(self.user.as_ref().and_then(|u| u.team_id.as_deref()))
+    }
+
     /// The channel a message action happened in.
     pub fn channel_id(&self) -> Option<&str> {
         self.container
@@ -140,12 +154,14 @@ pub enum PayloadError {
     Json(#[from] serde_json::Error),
 }
 
-/// Parse an interactivity body: `payload=<JSON>`, form-encoded.
+/// Parse an interactivity body: `payload=<JSON>`, form-encoded (only that
+/// field is decoded: every click goes through here).
 pub fn parse_interaction(body: &[u8]) -> Result<Interaction, PayloadError> {
-    let form: HashMap<String, String> =
-        serde_urlencoded::from_bytes(body).map_err(|_| PayloadError::NoPayload)?;
-    let raw = form.get("payload").ok_or(PayloadError::NoPayload)?;
-    Ok(serde_json::from_str(raw)?)
+    let raw = url::form_urlencoded::parse(body)
+        .find(|(key, _)| key == "payload")
+        .map(|(_, value)| value)
+        .ok_or(PayloadError::NoPayload)?;
+    Ok(serde_json::from_str(&raw)?)
 }
 
 /// A slash command invocation (form-encoded).
@@ -158,6 +174,7 @@ pub struct SlashCommand {
     #[serde(default)]
     pub text: String,
     pub channel_id: Option<String>,
+    pub team_id: Option<String>,
 }
 
 pub fn parse_command(body: &[u8]) -> Result<SlashCommand, PayloadError> {

@@ -12,28 +12,39 @@ use secrecy::ExposeSecret;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use super::{handlers, signature};
+use super::{handlers, server, signature};
 use crate::state::AppState;
 
 /// Largest Slack request body accepted (Slack's own are far smaller).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The public router. `/metrics` is on it unless `server.metrics_listen`
+/// gives it a listener of its own ([`metrics_router`]).
 pub fn router(state: AppState) -> Router {
     let slack = Router::new()
         .route("/slack/interactions", post(handlers::interactions))
         .route("/slack/options", post(handlers::interactions))
         .route("/slack/commands", post(handlers::commands))
         .route("/slack/events", post(handlers::events))
-        .layer(middleware::from_fn_with_state(
+        // Only these routes: any other path is a plain 404.
+        .route_layer(middleware::from_fn_with_state(
             state.clone(),
             verify_slack_signature,
         ));
-    Router::new()
+    let mut public = Router::new()
         .merge(slack)
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route(server::HEALTH_PATH, get(|| async { "ok" }))
+        .route("/readyz", get(readyz));
+    if state.config.server.metrics_listen.is_none() {
+        public = public.route("/metrics", get(metrics));
+    }
+    let limit = (state.in_flight.clone(), state.metrics.clone());
+    public
         .with_state(state)
+        .layer(middleware::from_fn_with_state(
+            limit,
+            server::in_flight_limit,
+        ))
         // A span per request (method, path), so a handler's logs say which
         // request they belong to; the response (status, latency) at debug.
         .layer(
@@ -41,6 +52,13 @@ pub fn router(state: AppState) -> Router {
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
+}
+
+/// `/metrics` alone, for `server.metrics_listen`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
 }
 
 /// Rejects anything not signed by Slack before a handler sees it, and keeps
@@ -60,8 +78,15 @@ async fn verify_slack_signature(
     if declared_too_big {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     }
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    // The whole body within the deadline: a client trickling bytes holds a
+    // connection and a request slot.
+    let deadline = state.config.server.limits.body_timeout;
+    let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, MAX_BODY_BYTES))
+        .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body too slow").into_response(),
     };
     let Some(secret) = state.config.slack.signing_secret.as_ref() else {
         tracing::error!("SLACK_SIGNING_SECRET is not set; refusing Slack request");

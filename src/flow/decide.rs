@@ -24,17 +24,10 @@ pub enum Outcome {
 
 pub const NOT_YOURS: &str = "You cannot decide this request.";
 
-/// Ask the worker to re-render every message of a request to its true state.
+/// Ask the worker to re-render every message of a request to its true
+/// state: coalesced, and after the ack (see [`super::clicks::refresh`]).
 pub async fn refresh(state: &AppState, req: &AccessRequest) {
-    let at = state.now();
-    if let Err(e) = state
-        .store
-        .enqueue(&NewJob::notify(req.id, NotifyEvent::Refresh, at))
-        .await
-    {
-        tracing::warn!(request = %req.id, error = %e, "could not enqueue message refresh");
-    }
-    state.kick();
+    super::clicks::refresh(state, req);
 }
 
 async fn eligible(state: &AppState, req: &AccessRequest) -> Result<EligibleApprovers, String> {
@@ -158,14 +151,10 @@ pub async fn cancel(
     let is_decider = req.decided_by.as_ref() == Some(clicker);
     match req.status {
         RequestStatus::Pending if !is_requester => {
-            return Ok(Outcome::Refused(
-                "Only the requester can cancel this request.".into(),
-            ))
+            return Ok(Outcome::Refused(super::clicks::NOT_REQUESTER.into()))
         }
         _ if !(is_requester || is_decider) => {
-            return Ok(Outcome::Refused(
-                "Only the requester or the approver can cancel this approval.".into(),
-            ))
+            return Ok(Outcome::Refused(super::clicks::NOT_CANCELLER.into()))
         }
         RequestStatus::Pending | RequestStatus::Approved => {}
         _ => {

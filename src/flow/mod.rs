@@ -3,6 +3,7 @@
 //! App Home. They take domain input (never a Slack payload), keep the rules
 //! in `domain`, and reach the world through the store and the clients.
 
+pub mod clicks;
 pub mod converge;
 pub mod decide;
 pub mod devices;

@@ -10,7 +10,7 @@ use crate::domain::{
     SlackUserId, Submission,
 };
 use crate::state::AppState;
-use crate::store::{Actor, Approval, JobKind, NewJob, NotifyEvent};
+use crate::store::{Actor, Approval, JobKind, NewJob, NotifyEvent, Submitted};
 
 /// How long a submission may spend on lookups: Slack wants an answer in 3 s.
 const LOOKUP_BUDGET: Duration = Duration::from_millis(2000);
@@ -101,8 +101,8 @@ pub async fn validate(
 
     // The slow part: Slack and Tailscale lookups, side by side.
     let deadline = tokio::time::Instant::now() + LOOKUP_BUDGET;
-    let (email, device, approvers) = tokio::join!(
-        tokio::time::timeout_at(deadline, state.people.email_of(requester)),
+    let (who, device, approvers) = tokio::join!(
+        tokio::time::timeout_at(deadline, state.people.user(requester)),
         async {
             match &node {
                 Some(n) => Some(tokio::time::timeout_at(deadline, state.devices.find(n)).await),
@@ -116,10 +116,27 @@ pub async fn validate(
             }
         },
     );
-    let email = match email {
-        Ok(Ok(e)) => e,
+    let who = match who {
+        Ok(Ok(u)) => Some(u),
         _ => None,
     };
+    if let Some(p) = profile.filter(|p| !p.allow_guests) {
+        match &who {
+            Some(u) if u.is_guest => fail(
+                Field::Profile,
+                &format!(
+                    "Guest accounts cannot request {}. Ask a full member of the workspace.",
+                    p.display_name()
+                ),
+            ),
+            Some(_) => {}
+            None => fail(
+                Field::Profile,
+                "Could not check your Slack account right now. Please try again.",
+            ),
+        }
+    }
+    let email = who.and_then(|u| u.email);
 
     let device = match device {
         None => None,
@@ -208,8 +225,14 @@ pub async fn validate(
 
 const DEVICE_NOT_FOUND: &str = "That device was not found in the tailnet.";
 
-/// Store an accepted request with the jobs that follow from it, then wake the worker.
-pub async fn create(state: &AppState, accepted: &Accepted) -> anyhow::Result<()> {
+/// Store an accepted request with the jobs that follow from it, then wake
+/// the worker: once per submitted view (`view_id`), so a submission
+/// delivered twice creates one request, on any replica.
+pub async fn create(
+    state: &AppState,
+    accepted: &Accepted,
+    view_id: &str,
+) -> anyhow::Result<Submitted> {
     let req = &accepted.request;
     let now = state.now();
     let mut jobs = Vec::new();
@@ -232,10 +255,14 @@ pub async fn create(state: &AppState, accepted: &Accepted) -> anyhow::Result<()>
             });
         }
     }
-    state
+    let submitted = state
         .store
-        .create_request(req, approval.as_ref(), &jobs)
+        .create_submitted_request(view_id, req, approval.as_ref(), &jobs)
         .await?;
+    if let Submitted::Before(first) = submitted {
+        tracing::info!(request = %first, view = view_id, "form submitted again; the request exists already");
+        return Ok(submitted);
+    }
     if approval.is_some() {
         state
             .metrics
@@ -248,5 +275,5 @@ pub async fn create(state: &AppState, accepted: &Accepted) -> anyhow::Result<()>
         .request_outcome(req.attribute.as_str(), "created");
     tracing::info!(request = %req.id, requester = %req.requester, attribute = %req.attribute, node = %req.device.node_id, status = %req.status, "access requested");
     state.kick();
-    Ok(())
+    Ok(submitted)
 }

@@ -91,6 +91,9 @@ pub struct SlackUserInfo {
     pub name: String,
     pub is_bot: bool,
     pub deleted: bool,
+    /// A guest: a restricted (multi-channel) or ultra-restricted
+    /// (single-channel) account.
+    pub is_guest: bool,
 }
 
 /// Where a posted message ended up (`channel` is the `D…` ID for a DM).
@@ -390,5 +393,7 @@ fn to_user_info(u: SlackUser) -> SlackUserInfo {
         name,
         is_bot: u.flags.is_bot.unwrap_or(false),
         deleted: u.deleted.unwrap_or(false),
+        is_guest: u.flags.is_restricted.unwrap_or(false)
+            || u.flags.is_ultra_restricted.unwrap_or(false),
     }
 }

@@ -6,4 +6,5 @@ pub mod blocks;
 pub mod messages;
 pub mod notices;
 pub mod people;
+pub mod team;
 pub mod views;

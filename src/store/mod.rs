@@ -34,6 +34,7 @@ pub mod postgres;
 mod requests;
 pub mod sql;
 pub mod sqlite;
+mod submissions;
 pub use connect::{connect, missing_sqlite_file};
 pub use job::{Job, JobKind, JobStats, NewJob, NotifyEvent};
 
@@ -371,6 +372,45 @@ pub trait Store: Send + Sync + 'static {
 
     /// Queue depth (due and not dead) and the `run_at` of the oldest due job.
     async fn job_stats(&self, now: DateTime<Utc>) -> Result<JobStats, StoreError>;
+
+    /// Like [`Store::create_request`], once per form submission: the first
+    /// call for `view_id` (the modal's view ID) creates the request; every
+    /// later one, also concurrent and from other processes, writes nothing
+    /// and answers which request the first created.
+    async fn create_submitted_request(
+        &self,
+        view_id: &str,
+        req: &AccessRequest,
+        approval: Option<&Approval>,
+        jobs: &[NewJob],
+    ) -> Result<Submitted, StoreError>;
+
+    /// A request's notification jobs: how many wait to run (due at `now`,
+    /// or retrying later; not dead; not leased, as one running may have
+    /// read the request before the latest change: a reminder scheduled for
+    /// later is not waiting), and how many were given up. Only reads.
+    async fn notification_jobs(
+        &self,
+        id: RequestId,
+        now: DateTime<Utc>,
+    ) -> Result<NotificationJobs, StoreError>;
+}
+
+/// What became of a form submission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// The request was created now.
+    Now,
+    /// The same view was submitted before and created this request; nothing
+    /// was written this time.
+    Before(RequestId),
+}
+
+/// See [`Store::notification_jobs`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NotificationJobs {
+    pub waiting: i64,
+    pub dead: i64,
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -14,8 +14,8 @@ use url::Url;
 
 use super::auth::{Auth, Credential};
 use super::model::{
-    device_from_json, is_shared_in, Device, DeviceAttributes, SetAttributeBody, WireAttributes,
-    WireDevice, WireDeviceList,
+    device_from_raw, is_shared_in, Device, DeviceAttributes, Listed, SetAttributeBody,
+    WireAttributes, WireDevice, WireDeviceList,
 };
 use super::transport::exchange;
 use super::{RetryPolicy, TailscaleError};
@@ -146,18 +146,23 @@ impl TailscaleClient {
         let body = self.call("list_devices", Method::GET, url, None).await?;
         let list: WireDeviceList = serde_json::from_slice(&body)
             .map_err(|e| TailscaleError::InvalidResponse(format!("device list: {e}")))?;
-        let (shared_in, own): (Vec<_>, Vec<_>) = list.devices.into_iter().partition(is_shared_in);
-        if !shared_in.is_empty() {
+        let (mut devices, mut shared_in, mut unusable) = (Vec::new(), 0, 0);
+        for raw in &list.devices {
+            match device_from_raw(raw) {
+                Listed::Usable(d) => devices.push(d),
+                Listed::SharedIn => shared_in += 1,
+                Listed::Unusable => unusable += 1,
+            }
+        }
+        if shared_in > 0 {
             tracing::debug!(
-                count = shared_in.len(),
+                count = shared_in,
                 "leaving out devices shared in from other tailnets: only their own tailnet can set their attributes"
             );
         }
-        let total = own.len();
-        let devices: Vec<Device> = own.into_iter().filter_map(device_from_json).collect();
-        if devices.len() < total {
+        if unusable > 0 {
             tracing::warn!(
-                skipped = total - devices.len(),
+                skipped = unusable,
                 "Tailscale listed devices without a usable node ID; they are left out"
             );
         }

@@ -28,10 +28,14 @@ macro_rules! on_both_backends {
 
 mod access_model;
 mod access_truth;
+mod clicks;
 mod http;
 mod lifecycle;
+mod limits;
 mod people;
 mod platform_rules;
 mod rendering;
+mod replays;
 mod request_flow;
 mod socket_mode;
+mod workspace;

@@ -221,3 +221,132 @@ async fn answers_go_in_the_ack_whatever_the_envelope_announces() {
         "{ack}"
     );
 }
+
+/// A Socket Mode app whose liveness checks run in milliseconds.
+async fn quick_socket_app(server: &str) -> (TestApp, FakeSocketMode) {
+    let app = AppOptions::new(Backend::Sqlite)
+        .socket_mode(true)
+        .worker(false)
+        .server(server)
+        .socket_timing(
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_millis(500),
+        )
+        .spawn()
+        .await
+        .expect("SQLite is always there");
+    let socket = app.socket.clone().expect("socket mode on");
+    socket.wait_for_connections(1).await;
+    (app, socket)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_gone_silent_is_replaced() {
+    let (app, socket) = quick_socket_app("").await;
+    // The client pings while the connection is alive…
+    wait_until("the client pings", || socket.pings() >= 2).await;
+    assert_eq!(socket.connections(), 1, "answered pings keep it");
+    // …and when nothing comes back any more, it connects anew.
+    socket.go_silent();
+    socket.wait_for_connections(2).await;
+    assert_eq!(app.slack.count("apps.connections.open"), 2);
+    let trigger = app.slack.trigger_for(ALICE);
+    socket
+        .send(
+            "interactive",
+            payloads::shortcut(ALICE, "request_access", &trigger),
+            true,
+        )
+        .await;
+    app.wait_for_view(ALICE, &trigger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_during_a_slow_options_request_acks_on_the_old_connection() {
+    let (app, socket) = quick_socket_app("").await;
+    let view = app.open_form(ALICE).await;
+    let state = payloads::form_state(
+        &view.view,
+        &FormInput {
+            profile: Some(PROD.into()),
+            ..Default::default()
+        },
+    );
+    let suggestion =
+        payloads::block_suggestion(ALICE, payloads::view_payload(&view, state), "device", "lap");
+    // The options request waits for the tailnet's device list.
+    let hold = app.tailnet.hold("GET", "/devices");
+    let ack = socket.send_envelope("interactive", suggestion, true);
+    wait_until("the options request waits", || hold.waiting() == 1).await;
+    socket.request_reconnect();
+    socket.wait_for_connections(2).await;
+    assert_eq!(
+        socket.log(),
+        ["open 1", "open 2"],
+        "the new connection opens before the old one closes"
+    );
+    hold.release();
+    let ack = tokio::time::timeout(std::time::Duration::from_secs(10), ack)
+        .await
+        .expect("an ack")
+        .unwrap();
+    assert_eq!(ack.connection, 1, "acked where it arrived");
+    assert_eq!(
+        ack.frame["payload"]["option_groups"][0]["options"][0]["value"], ALICE_LAPTOP,
+        "{:?}",
+        ack.frame
+    );
+    wait_until("the old connection is closed", || {
+        socket.log() == ["open 1", "open 2", "close 1"]
+    })
+    .await;
+    // New envelopes go to, and are acked on, the new connection.
+    let trigger = app.slack.trigger_for(ALICE);
+    let ack = socket
+        .send_envelope(
+            "interactive",
+            payloads::shortcut(ALICE, "request_access", &trigger),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack.connection, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_one_mebibyte_is_refused() {
+    let (app, socket) = quick_socket_app("").await;
+    let huge = json!({
+        "envelope_id": "env-huge",
+        "type": "interactive",
+        "payload": { "type": "shortcut", "padding": "x".repeat(1024 * 1024) },
+    });
+    socket.send_raw(huge.to_string());
+    // The connection is dropped, and a new one made.
+    socket.wait_for_connections(2).await;
+    wait_until("the old connection is closed", || {
+        socket.log().contains(&"close 1".to_owned())
+    })
+    .await;
+    assert_eq!(app.slack.count("views.open"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelopes_in_progress_count_against_max_in_flight() {
+    let (app, socket) = quick_socket_app("max_in_flight = 1").await;
+    let view = app.open_form(ALICE).await;
+    let state = payloads::form_state(&view.view, &Default::default());
+    let suggestion =
+        payloads::block_suggestion(ALICE, payloads::view_payload(&view, state), "device", "a");
+    let hold = app.tailnet.hold("GET", "/devices");
+    let ack = socket.send_envelope("interactive", suggestion, true);
+    wait_until("the options request waits", || hold.waiting() == 1).await;
+    // The one slot is taken: an HTTP request is turned away meanwhile.
+    let resp = app
+        .interact(&payloads::shortcut(ALICE, "request_access", "t"))
+        .await;
+    assert_eq!(resp.status(), 503);
+    hold.release();
+    let ack = ack.await.unwrap();
+    assert!(ack.frame["payload"].is_object(), "{:?}", ack.frame);
+}

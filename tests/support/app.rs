@@ -112,6 +112,11 @@ pub struct AppOptions {
     /// Wait for the people directory's first round before the test goes on
     /// (default), so forms open with every approver's name.
     pub wait_for_people: bool,
+    /// Extra TOML for `[server]` (limits, `metrics_listen`).
+    pub server: String,
+    /// Socket Mode's ping interval and silence timeout (Slack's 30 s and
+    /// 60 s by default; not in the config file).
+    pub socket_timing: Option<(Duration, Duration)>,
 }
 
 impl AppOptions {
@@ -126,6 +131,8 @@ impl AppOptions {
             clock_behind: chrono::Duration::zero(),
             slack_setup: None,
             wait_for_people: true,
+            server: String::new(),
+            socket_timing: None,
         }
     }
 
@@ -138,6 +145,18 @@ impl AppOptions {
     /// Do not wait for the people directory to warm up.
     pub fn cold_people(mut self) -> Self {
         self.wait_for_people = false;
+        self
+    }
+
+    /// Extra `[server]` keys.
+    pub fn server(mut self, toml: &str) -> Self {
+        self.server = toml.into();
+        self
+    }
+
+    /// Socket Mode pings every `ping` and gives up after `silence`.
+    pub fn socket_timing(mut self, ping: Duration, silence: Duration) -> Self {
+        self.socket_timing = Some((ping, silence));
         self
     }
 
@@ -262,6 +281,8 @@ pub struct TestApp {
     pub options: AppOptions,
     /// The fake Socket Mode connection, when the app uses it.
     pub socket: Option<FakeSocketMode>,
+    /// `/metrics`' own listener, with `server.metrics_listen`.
+    pub metrics_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -275,13 +296,14 @@ impl TestApp {
         clock: ManualClock,
     ) -> TestApp {
         let toml = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\n{}\n\
              [database]\nmax_connections = 5\n\
              [slack]\nrequest_timeout = \"5s\"\nsocket_mode = {}\n\
              [tailscale]\nrequest_timeout = \"5s\"\n\
              [requests]\n{}\n\
              [worker]\nenabled = {}\npoll_interval = \"50ms\"\nreconcile_interval = \"1h\"\n{}\n\
              {}",
+            options.server,
             options.socket_mode,
             options.requests,
             options.worker,
@@ -297,11 +319,16 @@ impl TestApp {
             ("SLACK_APP_TOKEN".into(), fake_slack::APP_TOKEN.into()),
             ("TAILSCALE_API_KEY".into(), tailnet.api_key()),
         ]);
-        let config = Config::from_toml(&toml, &env).expect("test config is valid");
+        let mut config = Config::from_toml(&toml, &env).expect("test config is valid");
+        if let Some((ping, silence)) = options.socket_timing {
+            config.socket_liveness.ping_every = ping;
+            config.socket_liveness.silence = silence;
+        }
         let app = Application::build(config, Arc::new(clock.clone()))
             .await
             .expect("app builds");
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let state = app.state().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async {
@@ -331,6 +358,7 @@ impl TestApp {
             db,
             options,
             socket: None,
+            metrics_addr,
             stop: Some(stop),
             task: Some(task),
         }

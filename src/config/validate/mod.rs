@@ -11,8 +11,8 @@ mod sections;
 
 use std::fmt;
 
-use super::raw::RawConfig;
-use super::{Config, Env};
+use super::raw::{RawConfig, RawDatabase};
+use super::{Config, DatabaseConfig, Env};
 pub use rules::parse_public_url;
 use rules::Problems;
 
@@ -53,6 +53,14 @@ pub fn validate(
         requests: sections::requests(&mut p, raw.requests),
         worker: sections::worker(&mut p, raw.worker),
         profiles: profiles::profiles(&mut p, raw.profiles),
+        socket_liveness: Default::default(),
     };
     p.finish(config).map_err(ConfigErrors)
+}
+
+/// The `[database]` section alone (see [`Config::database_url`]).
+pub fn database_only(raw: RawDatabase, env: &dyn Env) -> Result<DatabaseConfig, ConfigErrors> {
+    let mut p = Problems::default();
+    let database = sections::database(&mut p, env, raw);
+    p.finish(database).map_err(ConfigErrors)
 }

@@ -82,6 +82,7 @@ fn profile(p: &mut Problems, keys: ProfileKeys, rp: RawProfile) -> Option<Profil
     let approvers = approvers(p, keys, rp.approvers.as_deref().unwrap_or_default());
     let can_self_approve = rp.can_self_approve.unwrap_or(false);
     let confirm_self_approval = rp.confirm_self_approval.unwrap_or(false);
+    let allow_guests = rp.allow_guests.unwrap_or(false);
     if confirm_self_approval && !can_self_approve {
         p.push(
             &keys.key("confirm_self_approval"),
@@ -112,6 +113,7 @@ fn profile(p: &mut Problems, keys: ProfileKeys, rp: RawProfile) -> Option<Profil
         notify_channel,
         devices,
         value,
+        allow_guests,
     })
 }
 

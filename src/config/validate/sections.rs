@@ -9,8 +9,8 @@ use secrecy::SecretString;
 
 use super::super::raw::{RawDatabase, RawRequests, RawServer, RawSlack, RawTailscale, RawWorker};
 use super::super::{
-    redact_url, DatabaseConfig, Env, MissingAttribute, RequestsConfig, ServerConfig, SlackConfig,
-    TailscaleAuth, TailscaleConfig, WorkerConfig,
+    redact_url, DatabaseConfig, Env, MissingAttribute, RequestsConfig, ServerConfig, ServerLimits,
+    SlackConfig, TailscaleAuth, TailscaleConfig, WorkerConfig,
 };
 use super::rules::{layered, layered_or, secret, secs, DurationRule, Problems};
 use crate::domain::profile::MAX_MAX_DURATION;
@@ -48,8 +48,21 @@ const RECONCILE_INTERVAL: DurationRule = DurationRule {
     min: secs(1),
     max: secs(24 * 3600),
 };
+// How long a client may take to send headers or a body: short enough that
+// idle connections cannot pile up, long enough for a slow mobile link.
+const CLIENT_TIMEOUT: DurationRule = DurationRule {
+    default: secs(10),
+    min: Duration::from_millis(100),
+    max: secs(300),
+};
+const SHUTDOWN_TIMEOUT: DurationRule = DurationRule {
+    default: secs(25),
+    min: secs(1),
+    max: secs(600),
+};
 
 pub(super) fn server(p: &mut Problems, env: &dyn Env, raw: RawServer) -> ServerConfig {
+    let limits = limits(p, &raw);
     let listen = match layered(env, "ACCESSBOT_LISTEN", raw.listen, "server.listen") {
         None => SocketAddr::from(DEFAULT_LISTEN),
         Some((v, key)) => v.parse().unwrap_or_else(|_| {
@@ -68,7 +81,63 @@ pub(super) fn server(p: &mut Problems, env: &dyn Env, raw: RawServer) -> ServerC
         "server.public_url",
     )
     .and_then(|(v, key)| p.public_url(&key, &v));
-    ServerConfig { listen, public_url }
+    let metrics_listen = raw.metrics_listen.and_then(|v| {
+        v.parse()
+            .map_err(|_| {
+                p.push(
+                    "server.metrics_listen",
+                    Some(&v),
+                    "must be an address and port, e.g. \"127.0.0.1:9090\"",
+                )
+            })
+            .ok()
+    });
+    if metrics_listen.is_some_and(|m: SocketAddr| m == listen && m.port() != 0) {
+        p.push(
+            "server.metrics_listen",
+            Some(&listen.to_string()),
+            "must differ from server.listen (leave it out to serve /metrics there)",
+        );
+    }
+    ServerConfig {
+        listen,
+        public_url,
+        metrics_listen,
+        limits,
+    }
+}
+
+fn limits(p: &mut Problems, raw: &RawServer) -> ServerLimits {
+    let defaults = ServerLimits::default();
+    let mut count = |key: &str, raw: Option<u32>, default: usize| match raw {
+        None => default,
+        Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+        Some(n) => {
+            p.push(key, Some(&n.to_string()), "must be between 1 and 1000000");
+            default
+        }
+    };
+    let max_connections = count(
+        "server.max_connections",
+        raw.max_connections,
+        defaults.max_connections,
+    );
+    let max_in_flight = count(
+        "server.max_in_flight",
+        raw.max_in_flight,
+        defaults.max_in_flight,
+    );
+    ServerLimits {
+        max_connections,
+        max_in_flight,
+        header_timeout: p.duration("server.header_timeout", &raw.header_timeout, CLIENT_TIMEOUT),
+        body_timeout: p.duration("server.body_timeout", &raw.body_timeout, CLIENT_TIMEOUT),
+        shutdown_timeout: p.duration(
+            "server.shutdown_timeout",
+            &raw.shutdown_timeout,
+            SHUTDOWN_TIMEOUT,
+        ),
+    }
 }
 
 pub(super) fn database(p: &mut Problems, env: &dyn Env, raw: RawDatabase) -> DatabaseConfig {

@@ -319,5 +319,6 @@ fn gone(id: &SlackUserId) -> SlackUserInfo {
         name: id.to_string(),
         is_bot: false,
         deleted: true,
+        is_guest: false,
     }
 }

@@ -19,6 +19,10 @@ pub struct FakeUser {
     pub tz: String,
     pub is_bot: bool,
     pub deleted: bool,
+    /// A multi-channel guest (`is_restricted`).
+    pub restricted: bool,
+    /// A single-channel guest (`is_ultra_restricted`).
+    pub ultra_restricted: bool,
 }
 
 impl FakeUser {
@@ -30,7 +34,22 @@ impl FakeUser {
             tz: "Europe/Berlin".into(),
             is_bot: false,
             deleted: false,
+            restricted: false,
+            ultra_restricted: false,
         }
+    }
+
+    /// A multi-channel guest.
+    pub fn guest(mut self) -> Self {
+        self.restricted = true;
+        self
+    }
+
+    /// A single-channel guest.
+    pub fn single_channel_guest(mut self) -> Self {
+        self.restricted = true;
+        self.ultra_restricted = true;
+        self
     }
 }
 
@@ -160,6 +179,8 @@ fn user_json(u: &FakeUser, scopes: &[String]) -> Value {
         "real_name": u.name,
         "deleted": u.deleted,
         "is_bot": u.is_bot,
+        "is_restricted": u.restricted,
+        "is_ultra_restricted": u.ultra_restricted,
         "tz": u.tz,
         "tz_offset": 3600,
         "profile": profile,

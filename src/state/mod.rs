@@ -1,16 +1,23 @@
 //! What every handler and the worker share.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod clicks;
+mod in_flight;
+mod pairs;
+
+use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+pub use clicks::{Bounded, ClickMemory};
+pub use in_flight::InFlight;
+pub use pairs::PairLocks;
+
 use crate::clock::DynClock;
 use crate::config::Config;
-use crate::domain::access::Pair;
 use crate::metrics::Metrics;
 use crate::slack::api::SlackApi;
 use crate::slack::people::People;
+use crate::slack::team::HomeTeam;
 use crate::store::DynStore;
 use crate::tailscale::{DeviceDirectory, TailscaleClient};
 
@@ -34,6 +41,12 @@ pub struct Inner {
     pub instance: String,
     /// This process's queue for each (device, attribute) pair it converges.
     pub pairs: PairLocks,
+    /// Requests in progress (HTTP and Socket Mode), capped by `server.max_in_flight`.
+    pub in_flight: InFlight,
+    /// Recent clicks that changed nothing, so their repeats stay cheap.
+    pub clicks: ClickMemory,
+    /// The bot's own workspace; interactions from any other are refused.
+    pub home_team: HomeTeam,
 }
 
 /// A name for this process that no other replica (or restart) shares.
@@ -65,33 +78,5 @@ impl std::ops::Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
-    }
-}
-
-/// Per-process mutexes of pairs, so that this process's own converges of a
-/// pair queue here instead of polling the database lease.
-#[derive(Default)]
-pub struct PairLocks(Mutex<HashMap<Pair, Arc<tokio::sync::Mutex<()>>>>);
-
-impl PairLocks {
-    /// The pair's guard; `on_wait` runs first when another holds it.
-    pub async fn lock(
-        &self,
-        pair: &Pair,
-        on_wait: impl FnOnce(),
-    ) -> tokio::sync::OwnedMutexGuard<()> {
-        let mutex = {
-            let mut map = self.0.lock().expect("pair locks");
-            // Forget pairs nobody holds or waits for, so the map stays small.
-            map.retain(|_, m| Arc::strong_count(m) > 1);
-            map.entry(pair.clone()).or_default().clone()
-        };
-        match mutex.clone().try_lock_owned() {
-            Ok(guard) => guard,
-            Err(_) => {
-                on_wait();
-                mutex.lock_owned().await
-            }
-        }
     }
 }

@@ -1,0 +1,9 @@
+-- Form submissions turned into a request, by the modal's view ID: a
+-- submission delivered twice (a Socket Mode redelivery, a replayed signed
+-- request) creates one request, on any replica. Written in the request's
+-- own transaction, before the request (hence the deferred key).
+CREATE TABLE form_submissions (
+    view_id    TEXT        PRIMARY KEY,         -- Slack's view ID (V…)
+    request_id UUID        NOT NULL REFERENCES requests (id) DEFERRABLE INITIALLY DEFERRED,
+    at         TIMESTAMPTZ NOT NULL
+);
