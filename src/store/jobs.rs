@@ -21,13 +21,18 @@ impl JobStatements {
     pub fn render<D: Dialect>() -> Self {
         let (no, yes) = (D::FALSE, D::TRUE);
         // A request's notifications run one at a time, oldest first: they
-        // edit the same messages.
+        // edit the same messages. So do the jobs of one coalescing key
+        // (one person's App Home): an older publish must not land last.
         let due = format!(
             "SELECT id FROM jobs WHERE dead = {no} AND run_at <= $1 \
              AND (lease_until IS NULL OR lease_until <= $1) \
              AND NOT (kind = 'notify' AND EXISTS (SELECT 1 FROM jobs other \
              WHERE other.request_id = jobs.request_id AND other.kind = 'notify' \
              AND other.id <> jobs.id AND other.dead = {no} AND (other.lease_until > $1 \
+             OR (other.id < jobs.id AND other.run_at <= $1)))) \
+             AND NOT (coalesce_key IS NOT NULL AND EXISTS (SELECT 1 FROM jobs other \
+             WHERE other.coalesce_key = jobs.coalesce_key AND other.id <> jobs.id \
+             AND other.dead = {no} AND (other.lease_until > $1 \
              OR (other.id < jobs.id AND other.run_at <= $1)))) \
              ORDER BY run_at, id LIMIT $2"
         );
@@ -77,13 +82,14 @@ where
     ) -> Result<i64, StoreError> {
         let (payload, tag) = codec::job_payload(&job.kind)?;
         let inserted = sqlx::query(
-            "INSERT INTO jobs (request_id, kind, payload, run_at) VALUES ($1, $2, $3, $4) \
-             RETURNING id",
+            "INSERT INTO jobs (request_id, kind, payload, run_at, coalesce_key) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind_nullable(job.request_id.map(D::id))
         .bind(tag)
         .bind(D::json(payload))
         .bind(D::time(job.run_at))
+        .bind_nullable(job.kind.coalesce_key())
         .fetch_one(conn)
         .await;
         match (inserted, job.request_id) {
@@ -93,23 +99,32 @@ where
         }
     }
 
-    /// Whether `job`'s request already has a live job of its kind (not dead,
-    /// not running): enqueueing another would only repeat it.
+    /// Whether a live job (not dead, not running) would do what `job` does:
+    /// one of the same coalescing key, or (for a job without one) of the
+    /// same request and kind. Enqueueing another would only repeat it; a
+    /// waiting job reads the state when it runs, so it covers this change.
     pub(super) async fn live_job_exists<'c>(
         conn: impl Executor<'c, Database = D::DB>,
         job: &NewJob,
     ) -> Result<bool, StoreError> {
-        let (_, tag) = codec::job_payload(&job.kind)?;
-        let found = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id FROM jobs WHERE request_id = $1 AND kind = $2 AND dead = {} \
-             AND leased_by IS NULL LIMIT 1",
-            D::FALSE
-        )))
-        .bind_nullable(job.request_id.map(D::id))
-        .bind(tag)
-        .fetch_optional(conn)
-        .await?;
-        Ok(found.is_some())
+        let no = D::FALSE;
+        let query = match job.kind.coalesce_key() {
+            Some(key) => sqlx::query(AssertSqlSafe(format!(
+                "SELECT id FROM jobs WHERE coalesce_key = $1 AND dead = {no} \
+                 AND leased_by IS NULL LIMIT 1"
+            )))
+            .bind(key),
+            None => {
+                let (_, tag) = codec::job_payload(&job.kind)?;
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT id FROM jobs WHERE request_id = $1 AND kind = $2 AND dead = {no} \
+                     AND leased_by IS NULL LIMIT 1"
+                )))
+                .bind_nullable(job.request_id.map(D::id))
+                .bind(tag)
+            }
+        };
+        Ok(query.fetch_optional(conn).await?.is_some())
     }
 
     pub(super) async fn extend_job<'c>(

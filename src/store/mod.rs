@@ -194,7 +194,11 @@ pub struct AuditEvent {
 #[derive(Clone, Debug, Default)]
 pub struct RequestFilter {
     pub requester: Option<SlackUserId>,
+    /// Requests made by someone else than this person.
+    pub not_requester: Option<SlackUserId>,
     pub approver: Option<SlackUserId>,
+    /// Requests this person approved or denied.
+    pub decided_by: Option<SlackUserId>,
     pub statuses: Vec<RequestStatus>,
     pub node_id: Option<NodeId>,
     pub attribute: Option<String>,
@@ -332,8 +336,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn enqueue(&self, job: &NewJob) -> Result<i64, StoreError>;
 
-    /// Enqueue `job` unless the same request already has a live (not dead,
-    /// not leased) job of the same kind; `None` when it had one.
+    /// Enqueue `job` unless a live (not dead, not leased) job already does
+    /// the same: one of its coalescing key ([`JobKind::coalesce_key`]: one
+    /// App Home refresh waits per person), else one of the same request and
+    /// kind; `None` when there was one. Jobs of one key also run one at a
+    /// time, oldest first.
     async fn enqueue_once(&self, job: &NewJob) -> Result<Option<i64>, StoreError>;
 
     /// Lease up to `limit` jobs that are due (`run_at <= now`) and not leased
