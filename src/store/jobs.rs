@@ -4,7 +4,7 @@
 use sqlx::{AssertSqlSafe, ColumnIndex, Executor, Row as _, SqlSafeStr, SqlStr};
 
 use super::codec;
-use super::dialect::{BindNullable, Dialect, Row, Value};
+use super::dialect::{BindNullable, Connection, Dialect, Row, Value};
 use super::requests::missing_request;
 use super::sql::SqlStore;
 use super::{Job, NewJob, StoreError};
@@ -76,55 +76,100 @@ where
         })
     }
 
+    /// Inserts `job`; `None` when a job of its coalescing key is already
+    /// waiting (the unique index `jobs_waiting_key`), which then covers it.
     pub(super) async fn insert_job<'c>(
         conn: impl Executor<'c, Database = D::DB>,
         job: &NewJob,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let (payload, tag) = codec::job_payload(&job.kind)?;
         let inserted = sqlx::query(
             "INSERT INTO jobs (request_id, kind, payload, run_at, coalesce_key) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind_nullable(job.request_id.map(D::id))
         .bind(tag)
         .bind(D::json(payload))
         .bind(D::time(job.run_at))
         .bind_nullable(job.kind.coalesce_key())
-        .fetch_one(conn)
+        .fetch_optional(conn)
         .await;
         match (inserted, job.request_id) {
-            (Ok(row), _) => Ok(row.try_get("id")?),
+            (Ok(row), _) => Ok(row.map(|r| r.try_get("id")).transpose()?),
             (Err(e), Some(id)) => Err(missing_request(id)(e)),
             (Err(e), None) => Err(e.into()),
         }
     }
 
-    /// Whether a live job (not dead, not running) would do what `job` does:
-    /// one of the same coalescing key, or (for a job without one) of the
-    /// same request and kind. Enqueueing another would only repeat it; a
-    /// waiting job reads the state when it runs, so it covers this change.
+    /// The live job of `key` a coalesced job joined (the newest).
+    pub(super) async fn live_job_of_key<'c>(
+        conn: impl Executor<'c, Database = D::DB>,
+        key: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id FROM jobs WHERE coalesce_key = $1 AND dead = {} ORDER BY id DESC LIMIT 1",
+            D::FALSE
+        )))
+        .bind(key.to_owned())
+        .fetch_optional(conn)
+        .await?;
+        Ok(found.map(|r| r.try_get("id")).transpose()?)
+    }
+
+    /// Whether `job`'s request already has a live job of its kind (not dead,
+    /// not running): enqueueing another would only repeat it.
     pub(super) async fn live_job_exists<'c>(
         conn: impl Executor<'c, Database = D::DB>,
         job: &NewJob,
     ) -> Result<bool, StoreError> {
-        let no = D::FALSE;
-        let query = match job.kind.coalesce_key() {
-            Some(key) => sqlx::query(AssertSqlSafe(format!(
-                "SELECT id FROM jobs WHERE coalesce_key = $1 AND dead = {no} \
-                 AND leased_by IS NULL LIMIT 1"
-            )))
-            .bind(key),
-            None => {
-                let (_, tag) = codec::job_payload(&job.kind)?;
-                sqlx::query(AssertSqlSafe(format!(
-                    "SELECT id FROM jobs WHERE request_id = $1 AND kind = $2 AND dead = {no} \
-                     AND leased_by IS NULL LIMIT 1"
-                )))
-                .bind_nullable(job.request_id.map(D::id))
-                .bind(tag)
-            }
+        let (_, tag) = codec::job_payload(&job.kind)?;
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id FROM jobs WHERE request_id = $1 AND kind = $2 AND dead = {} \
+             AND leased_by IS NULL LIMIT 1",
+            D::FALSE
+        )))
+        .bind_nullable(job.request_id.map(D::id))
+        .bind(tag)
+        .fetch_optional(conn)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Drops the running job `id` of `worker` in favour of the waiting job
+    /// of its key, which is put off until `retry_at` if due sooner. False
+    /// if the lease was lost.
+    pub(super) async fn fold_into_waiting(
+        pool: &sqlx::Pool<D::DB>,
+        id: i64,
+        worker: &str,
+        retry_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError>
+    where
+        for<'c> &'c mut Connection<D>: Executor<'c, Database = D::DB>,
+    {
+        let mut tx = pool.begin_with(D::BEGIN_WRITE).await?;
+        let dropped = sqlx::query(
+            "DELETE FROM jobs WHERE id = $1 AND leased_by = $2 RETURNING coalesce_key",
+        )
+        .bind(id)
+        .bind(worker.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = dropped else {
+            return Ok(false);
         };
-        Ok(query.fetch_optional(conn).await?.is_some())
+        let key: Option<String> = row.try_get("coalesce_key")?;
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE jobs SET run_at = $1 WHERE coalesce_key = $2 AND dead = {} \
+             AND leased_by IS NULL AND run_at < $1",
+            D::FALSE
+        )))
+        .bind(D::time(retry_at))
+        .bind_nullable(key)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub(super) async fn extend_job<'c>(

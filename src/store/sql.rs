@@ -320,14 +320,29 @@ where
     }
 
     async fn enqueue(&self, job: &NewJob) -> Result<i64, StoreError> {
-        Self::insert_job(&self.pool, job).await
+        // A keyed job joins the one of its key that waits; should that one
+        // start running meanwhile, this one waits in its place.
+        for _ in 0..3 {
+            if let Some(id) = Self::insert_job(&self.pool, job).await? {
+                return Ok(id);
+            }
+            let key = job.kind.coalesce_key().unwrap_or_default();
+            if let Some(id) = Self::live_job_of_key(&self.pool, &key).await? {
+                return Ok(id);
+            }
+        }
+        Err(StoreError::Corrupt(format!("could not enqueue {:?}", job.kind)))
     }
 
     async fn enqueue_once(&self, job: &NewJob) -> Result<Option<i64>, StoreError> {
+        if job.kind.coalesce_key().is_some() {
+            // The unique index decides, atomically, on every backend.
+            return Self::insert_job(&self.pool, job).await;
+        }
         let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
         let queued = match Self::live_job_exists(&mut *tx, job).await? {
             true => None,
-            false => Some(Self::insert_job(&mut *tx, job).await?),
+            false => Self::insert_job(&mut *tx, job).await?,
         };
         tx.commit().await?;
         Ok(queued)
@@ -394,8 +409,16 @@ where
         .bind(id)
         .bind(worker.to_owned())
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(done.is_some())
+        .await;
+        match (done, retry_at) {
+            (Ok(done), _) => Ok(done.is_some()),
+            // Another job of its key waits already (queued while this one
+            // ran): that one does the work, no sooner than this retry.
+            (Err(sqlx::Error::Database(d)), Some(at)) if d.is_unique_violation() => {
+                Self::fold_into_waiting(&self.pool, id, worker, at).await
+            }
+            (Err(e), _) => Err(e.into()),
+        }
     }
 
     async fn job_stats(&self, now: DateTime<Utc>) -> Result<JobStats, StoreError> {
