@@ -746,7 +746,12 @@ async fn home_refreshes_coalesce_per_person(db: &TestDb) {
     assert_eq!(
         kinds,
         [
-            (first.unwrap(), JobKind::Home { user: user("UALICE") }),
+            (
+                first.unwrap(),
+                JobKind::Home {
+                    user: user("UALICE")
+                }
+            ),
             (bob.unwrap(), JobKind::Home { user: user("UBOB") }),
         ]
     );
@@ -766,7 +771,10 @@ async fn home_refreshes_coalesce_per_person(db: &TestDb) {
         .is_empty());
     assert!(store.complete_job(first.unwrap(), "w1").await.unwrap());
     let next = store.claim_jobs("w2", at(11), LEASE, 10).await.unwrap();
-    assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), [again.unwrap()]);
+    assert_eq!(
+        next.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [again.unwrap()]
+    );
 
     // A publish put back for a retry (Slack said wait) absorbs new changes.
     assert!(store
@@ -778,7 +786,10 @@ async fn home_refreshes_coalesce_per_person(db: &TestDb) {
     // Put back again while a newer one waits: the newer one takes over,
     // not before the retry time.
     let retried = store.claim_jobs("w1", at(60), LEASE, 10).await.unwrap();
-    assert_eq!(retried.iter().map(|j| j.id).collect::<Vec<_>>(), [again.unwrap()]);
+    assert_eq!(
+        retried.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [again.unwrap()]
+    );
     let newer = store.enqueue_once(&home("UALICE", 61)).await.unwrap();
     assert!(newer.is_some());
     assert!(store
@@ -787,7 +798,10 @@ async fn home_refreshes_coalesce_per_person(db: &TestDb) {
         .unwrap());
     assert_eq!(store.job_stats(at(119)).await.unwrap().due, 0);
     let last = store.claim_jobs("w1", at(120), LEASE, 10).await.unwrap();
-    assert_eq!(last.iter().map(|j| j.id).collect::<Vec<_>>(), [newer.unwrap()]);
+    assert_eq!(
+        last.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [newer.unwrap()]
+    );
     // Plain `enqueue` of a keyed job joins the one waiting.
     let waiting = store.enqueue(&home("UBOB", 130)).await.unwrap();
     assert_eq!(store.enqueue(&home("UBOB", 131)).await.unwrap(), waiting);

@@ -79,7 +79,10 @@ pub async fn build(state: &AppState, user: &SlackUserId) -> Result<SlackView, St
         pending: section(state, own(user, &[Pending, Approved])).await?,
         history: section(
             state,
-            own(user, &[Expired, Revoked, Denied, Cancelled, TimedOut, Failed]),
+            own(
+                user,
+                &[Expired, Revoked, Denied, Cancelled, TimedOut, Failed],
+            ),
         )
         .await?,
         waiting: section(state, waiting_for(user)).await?,

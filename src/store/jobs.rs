@@ -148,13 +148,12 @@ where
         for<'c> &'c mut Connection<D>: Executor<'c, Database = D::DB>,
     {
         let mut tx = pool.begin_with(D::BEGIN_WRITE).await?;
-        let dropped = sqlx::query(
-            "DELETE FROM jobs WHERE id = $1 AND leased_by = $2 RETURNING coalesce_key",
-        )
-        .bind(id)
-        .bind(worker.to_owned())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let dropped =
+            sqlx::query("DELETE FROM jobs WHERE id = $1 AND leased_by = $2 RETURNING coalesce_key")
+                .bind(id)
+                .bind(worker.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(row) = dropped else {
             return Ok(false);
         };

@@ -331,7 +331,10 @@ where
                 return Ok(id);
             }
         }
-        Err(StoreError::Corrupt(format!("could not enqueue {:?}", job.kind)))
+        Err(StoreError::Corrupt(format!(
+            "could not enqueue {:?}",
+            job.kind
+        )))
     }
 
     async fn enqueue_once(&self, job: &NewJob) -> Result<Option<i64>, StoreError> {

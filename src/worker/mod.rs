@@ -184,7 +184,9 @@ async fn dispatch(state: &AppState, job: &Job, run: JobRun) -> Result<(), JobErr
     );
     async {
         match &job.kind {
-            JobKind::Grant => flow::grant::run_grant(state, request_of(state, job).await?, run).await,
+            JobKind::Grant => {
+                flow::grant::run_grant(state, request_of(state, job).await?, run).await
+            }
             JobKind::Revoke => {
                 flow::grant::run_revoke(state, request_of(state, job).await?, run).await
             }

@@ -27,6 +27,7 @@ macro_rules! on_both_backends {
 }
 
 mod access_truth;
+mod home;
 mod http;
 mod lifecycle;
 mod people;

@@ -28,12 +28,13 @@ fn decider(r: &AccessRequest) -> String {
         .unwrap_or_else(|| "accessbot".into())
 }
 
-/// "42m left", counted from when the home was rendered.
+/// "42m left" (to the nearest minute), counted from when the home was
+/// rendered.
 fn time_left(r: &AccessRequest, now: DateTime<Utc>) -> String {
     let Some(expires) = r.expires_at else {
         return "no expiry known".into();
     };
-    let minutes = (expires - now).num_minutes();
+    let minutes = ((expires - now).num_seconds() + 30) / 60;
     if minutes < 1 {
         "ending now".into()
     } else {

@@ -71,9 +71,13 @@ pub fn home_view(home: &HomeContent) -> SlackView {
     // Approvers see what needs them first; sections of theirs that are
     // empty are left out (most people approve nothing).
     if home.waiting.total > 0 {
-        push_section(&mut blocks, "Waiting for your decision", &home.waiting, "", |i| {
-            items::waiting(i)
-        });
+        push_section(
+            &mut blocks,
+            "Waiting for your decision",
+            &home.waiting,
+            "",
+            |i| items::waiting(i),
+        );
     }
     push_section(
         &mut blocks,
