@@ -135,6 +135,64 @@ where
         Ok(found.is_some())
     }
 
+    /// See [`super::Store::enqueue`]: a keyed job joins the one of its key
+    /// that waits; should that one start running meanwhile, this one waits
+    /// in its place.
+    pub(super) async fn insert_or_join(
+        pool: &sqlx::Pool<D::DB>,
+        job: &NewJob,
+    ) -> Result<i64, StoreError>
+    where
+        for<'c> &'c mut Connection<D>: Executor<'c, Database = D::DB>,
+    {
+        for _ in 0..3 {
+            if let Some(id) = Self::insert_job(pool, job).await? {
+                return Ok(id);
+            }
+            let key = job.kind.coalesce_key().unwrap_or_default();
+            if let Some(id) = Self::live_job_of_key(pool, &key).await? {
+                return Ok(id);
+            }
+        }
+        Err(StoreError::Corrupt(format!(
+            "could not enqueue {:?}",
+            job.kind
+        )))
+    }
+
+    /// See [`super::Store::fail_job`].
+    pub(super) async fn put_back(
+        pool: &sqlx::Pool<D::DB>,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<bool, StoreError>
+    where
+        for<'c> &'c mut Connection<D>: Executor<'c, Database = D::DB>,
+    {
+        let done = sqlx::query(
+            "UPDATE jobs SET last_error = $1, run_at = COALESCE($2, run_at), \
+             dead = ($2 IS NULL), leased_by = NULL, lease_until = NULL \
+             WHERE id = $3 AND leased_by = $4 RETURNING id",
+        )
+        .bind(codec::clean(error).into_owned())
+        .bind_nullable(retry_at.map(D::time))
+        .bind(id)
+        .bind(worker.to_owned())
+        .fetch_optional(pool)
+        .await;
+        match (done, retry_at) {
+            (Ok(done), _) => Ok(done.is_some()),
+            // Another job of its key waits already (queued while this one
+            // ran): that one does the work, no sooner than this retry.
+            (Err(sqlx::Error::Database(d)), Some(at)) if d.is_unique_violation() => {
+                Self::fold_into_waiting(pool, id, worker, at).await
+            }
+            (Err(e), _) => Err(e.into()),
+        }
+    }
+
     /// Drops the running job `id` of `worker` in favour of the waiting job
     /// of its key, which is put off until `retry_at` if due sooner. False
     /// if the lease was lost.

@@ -320,21 +320,7 @@ where
     }
 
     async fn enqueue(&self, job: &NewJob) -> Result<i64, StoreError> {
-        // A keyed job joins the one of its key that waits; should that one
-        // start running meanwhile, this one waits in its place.
-        for _ in 0..3 {
-            if let Some(id) = Self::insert_job(&self.pool, job).await? {
-                return Ok(id);
-            }
-            let key = job.kind.coalesce_key().unwrap_or_default();
-            if let Some(id) = Self::live_job_of_key(&self.pool, &key).await? {
-                return Ok(id);
-            }
-        }
-        Err(StoreError::Corrupt(format!(
-            "could not enqueue {:?}",
-            job.kind
-        )))
+        Self::insert_or_join(&self.pool, job).await
     }
 
     async fn enqueue_once(&self, job: &NewJob) -> Result<Option<i64>, StoreError> {
@@ -402,26 +388,7 @@ where
         error: &str,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET last_error = $1, run_at = COALESCE($2, run_at), \
-             dead = ($2 IS NULL), leased_by = NULL, lease_until = NULL \
-             WHERE id = $3 AND leased_by = $4 RETURNING id",
-        )
-        .bind(clean(error).into_owned())
-        .bind_nullable(retry_at.map(D::time))
-        .bind(id)
-        .bind(worker.to_owned())
-        .fetch_optional(&self.pool)
-        .await;
-        match (done, retry_at) {
-            (Ok(done), _) => Ok(done.is_some()),
-            // Another job of its key waits already (queued while this one
-            // ran): that one does the work, no sooner than this retry.
-            (Err(sqlx::Error::Database(d)), Some(at)) if d.is_unique_violation() => {
-                Self::fold_into_waiting(&self.pool, id, worker, at).await
-            }
-            (Err(e), _) => Err(e.into()),
-        }
+        Self::put_back(&self.pool, id, worker, error, retry_at).await
     }
 
     async fn job_stats(&self, now: DateTime<Utc>) -> Result<JobStats, StoreError> {

@@ -76,7 +76,7 @@ pub fn home_view(home: &HomeContent) -> SlackView {
             "Waiting for your decision",
             &home.waiting,
             "",
-            |i| items::waiting(i),
+            items::waiting,
         );
     }
     push_section(
