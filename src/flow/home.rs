@@ -113,7 +113,8 @@ pub async fn publish(state: AppState, user: SlackUserId) {
         Ok(()) => {}
         Err(e) if e.is_transient() => {
             tracing::info!(error = %e, "App Home not published yet; queued");
-            let job = NewJob::home(user, state.now());
+            let wait = chrono::Duration::from_std(e.retry_after().unwrap_or_default());
+            let job = NewJob::home(user, state.now() + wait.unwrap_or_default());
             if let Err(e) = state.store.enqueue_once(&job).await {
                 tracing::warn!(error = %e, "could not queue the App Home");
             }

@@ -3,6 +3,8 @@
 //! state — once per person for a burst — and that it stays within Slack's
 //! 100 blocks however much there is.
 
+use std::time::Duration;
+
 use accessbot::domain::{AccessRequest, RequestId, RequestStatus};
 use accessbot::flow::home::REFRESH_DELAY;
 use accessbot::store::{Actor, Transition};
@@ -11,6 +13,7 @@ use serde_json::Value;
 use super::rendering::{assert_within_slack_limits, regex_lite_replace};
 use crate::support::app::*;
 use crate::support::db::Backend;
+use crate::support::fake_slack::{check_view, Fault};
 use crate::support::payloads;
 
 on_both_backends!(
@@ -18,6 +21,7 @@ on_both_backends!(
     approving_from_the_home_grants_exactly_once,
     a_state_change_republishes_the_home_of_everyone_concerned,
     a_burst_of_changes_publishes_once_per_person,
+    a_rate_limited_publish_waits_and_takes_in_later_changes,
     a_full_home_stays_within_100_blocks,
 );
 
@@ -231,6 +235,37 @@ async fn a_burst_of_changes_publishes_once_per_person(backend: Backend) {
     assert!(!has_button(&bob, "approve", cancelled.id));
 }
 
+async fn a_rate_limited_publish_waits_and_takes_in_later_changes(backend: Backend) {
+    let app = spawn_app!(AppOptions::new(backend));
+    let req = app.request(ALICE, prod_request()).await;
+    app.slack
+        .fail_next("views.publish", 2, Fault::RateLimited { retry_after: 30 });
+    run_refreshes(&app).await;
+    let refused = |app: &TestApp| {
+        app.slack
+            .calls()
+            .iter()
+            .filter(|c| c.method == "views.publish" && c.outcome == "ratelimited")
+            .count()
+    };
+    assert_eq!(refused(&app), 2);
+    assert_eq!(publishes(&app, &[ALICE, BOB]), [0, 0]);
+
+    // A change while the publishes wait for Slack: no new job, no call.
+    app.click(BOB, BOB, "deny", req.id).await;
+    app.wait_for_status(req.id, "denied").await;
+    run_refreshes(&app).await;
+    assert_eq!(publishes(&app, &[ALICE, BOB]), [0, 0]);
+    assert_eq!(refused(&app), 2);
+
+    // After Slack's Retry-After: once each, showing the latest state.
+    app.advance(Duration::from_secs(30));
+    app.settle().await;
+    assert_eq!(publishes(&app, &[ALICE, BOB]), [1, 1]);
+    assert!(latest_home(&app, ALICE).contains("denied by <@U0BOB0001>"));
+    assert!(!latest_home(&app, BOB).contains("Waiting for your decision"));
+}
+
 /// A copy of `template` made `n` seconds later, stored as `status`
 /// (through the state machine, decided by its approver), without jobs.
 async fn stored(
@@ -317,4 +352,10 @@ async fn a_full_home_stays_within_100_blocks(backend: Backend) {
         .filter(|(a, _)| a == "approve")
         .count();
     assert_eq!(approvals, 10, "ten shown, five counted");
+
+    // What the fake Slack holds a home to, as Slack does.
+    let divider = serde_json::json!({ "type": "divider" });
+    let too_big = serde_json::json!({ "type": "home", "blocks": vec![divider; 101] });
+    let refused = check_view(&too_big).unwrap_err();
+    assert_eq!(refused, ["101 blocks; a home view allows 100"]);
 }
