@@ -730,6 +730,149 @@ async fn a_requests_notifications_run_one_at_a_time_in_order(db: &TestDb) {
     let _ = reminder;
 }
 
+async fn home_refreshes_coalesce_per_person(db: &TestDb) {
+    let store = db.store(4).await;
+    let home = |u: &str, t: i64| NewJob::home(user(u), at(t));
+    // One waits per person, whatever changed meanwhile; another person's
+    // is separate. Stored as `{"kind": "home", "user": …}` and read back.
+    let first = store.enqueue_once(&home("UALICE", 1)).await.unwrap();
+    assert!(first.is_some());
+    assert_eq!(store.enqueue_once(&home("UALICE", 2)).await.unwrap(), None);
+    assert_eq!(store.enqueue_once(&home("UALICE", 0)).await.unwrap(), None);
+    let bob = store.enqueue_once(&home("UBOB", 1)).await.unwrap();
+    assert!(bob.is_some());
+    let claimed = store.claim_jobs("w1", at(5), LEASE, 10).await.unwrap();
+    let kinds: Vec<_> = claimed.iter().map(|j| (j.id, j.kind.clone())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                first.unwrap(),
+                JobKind::Home {
+                    user: user("UALICE")
+                }
+            ),
+            (bob.unwrap(), JobKind::Home { user: user("UBOB") }),
+        ]
+    );
+    assert!(claimed.iter().all(|j| j.request_id.is_none()));
+    assert!(store.complete_job(bob.unwrap(), "w1").await.unwrap());
+
+    // A change while alice's home is being published queues one more (the
+    // running one may have read the state before it), which waits until
+    // the running one is done: an older view must not land last.
+    let again = store.enqueue_once(&home("UALICE", 6)).await.unwrap();
+    assert!(again.is_some());
+    assert_eq!(store.enqueue_once(&home("UALICE", 7)).await.unwrap(), None);
+    assert!(store
+        .claim_jobs("w2", at(10), LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.complete_job(first.unwrap(), "w1").await.unwrap());
+    let next = store.claim_jobs("w2", at(11), LEASE, 10).await.unwrap();
+    assert_eq!(
+        next.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [again.unwrap()]
+    );
+
+    // A publish put back for a retry (Slack said wait) absorbs new changes.
+    assert!(store
+        .fail_job(again.unwrap(), "w2", "ratelimited", Some(at(60)))
+        .await
+        .unwrap());
+    assert_eq!(store.enqueue_once(&home("UALICE", 12)).await.unwrap(), None);
+    assert_eq!(store.job_stats(at(59)).await.unwrap().due, 0);
+    // Put back again while a newer one waits: the newer one takes over,
+    // not before the retry time.
+    let retried = store.claim_jobs("w1", at(60), LEASE, 10).await.unwrap();
+    assert_eq!(
+        retried.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [again.unwrap()]
+    );
+    let newer = store.enqueue_once(&home("UALICE", 61)).await.unwrap();
+    assert!(newer.is_some());
+    assert!(store
+        .fail_job(again.unwrap(), "w1", "ratelimited", Some(at(120)))
+        .await
+        .unwrap());
+    assert_eq!(store.job_stats(at(119)).await.unwrap().due, 0);
+    let last = store.claim_jobs("w1", at(120), LEASE, 10).await.unwrap();
+    assert_eq!(
+        last.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [newer.unwrap()]
+    );
+    // Plain `enqueue` of a keyed job joins the one waiting.
+    let waiting = store.enqueue(&home("UBOB", 130)).await.unwrap();
+    assert_eq!(store.enqueue(&home("UBOB", 131)).await.unwrap(), waiting);
+    // Other kinds still coalesce per request and kind, as before.
+    let req = pending(at(0));
+    store.create_request(&req, None, &[]).await.unwrap();
+    let refresh = notify(req.id, NotifyEvent::Refresh, at(0));
+    assert!(store.enqueue_once(&refresh).await.unwrap().is_some());
+    assert_eq!(store.enqueue_once(&refresh).await.unwrap(), None);
+}
+
+async fn approver_filters_select_what_they_decided_for_others(db: &TestDb) {
+    let store = db.store(4).await;
+    let mut for_alice = request("UALICE", "nNODE1", "custom:prod", at(0));
+    for_alice.approver = Some(user("UBOB"));
+    let mut own = request("UBOB", "nNODE2", "custom:prod", at(1));
+    own.approver = Some(user("UBOB"));
+    let mut by_carol = request("UALICE", "nNODE3", "custom:prod", at(2));
+    by_carol.approver = Some(user("UCAROL"));
+    for r in [&for_alice, &own, &by_carol] {
+        store.create_request(r, None, &[]).await.unwrap();
+        let decider = r.approver.clone().unwrap();
+        store
+            .transition(
+                Transition::new(r.id, Pending, Approved, Actor::User(decider.clone()), at(3))
+                    .decided_by(decider, None),
+            )
+            .await
+            .unwrap();
+    }
+    let filter = RequestFilter {
+        decided_by: Some(user("UBOB")),
+        not_requester: Some(user("UBOB")),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store.list_requests(&filter).await.unwrap()),
+        [for_alice.id]
+    );
+    assert_eq!(store.count_requests(&filter).await.unwrap(), 1);
+    let decided = RequestFilter {
+        decided_by: Some(user("UBOB")),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store.list_requests(&decided).await.unwrap()),
+        [own.id, for_alice.id]
+    );
+}
+
+async fn racing_home_refreshes_queue_one(db: &TestDb) {
+    // Two pools on the same database: like two replicas, each finishing
+    // several notifications at once.
+    let stores = [db.store(5).await, db.store(5).await];
+    let tasks = (0..16).map(|i| {
+        let store = stores[i % 2].clone();
+        tokio::spawn(async move {
+            store
+                .enqueue_once(&NewJob::home(user("UALICE"), at(i as i64)))
+                .await
+                .unwrap()
+        })
+    });
+    let mut queued = Vec::new();
+    for t in tasks {
+        queued.extend(t.await.unwrap());
+    }
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(drain_jobs(&stores[0]).await.len(), 1);
+}
+
 async fn concurrent_claimers_never_share_a_job(db: &TestDb) {
     // Two pools on the same database: like two replicas.
     let stores = [db.store(5).await, db.store(5).await];
@@ -1421,6 +1564,9 @@ conformance!(
     message_refs_are_one_per_kind,
     jobs_are_leased_retried_and_completed,
     a_requests_notifications_run_one_at_a_time_in_order,
+    home_refreshes_coalesce_per_person,
+    racing_home_refreshes_queue_one,
+    approver_filters_select_what_they_decided_for_others,
     concurrent_claimers_never_share_a_job,
     transitions_follow_the_rules,
     fifty_racing_approvals_have_one_winner,

@@ -105,7 +105,9 @@ async fn block_actions(state: AppState, user: SlackUserId, p: Interaction) -> Ac
         }
         return Ack::Empty;
     }
-    if let Some(view) = &p.view {
+    // A modal's own controls; a button in the App Home acts on a request
+    // like the same button in a DM.
+    if let Some(view) = p.view.as_ref().filter(|v| v.kind != "home") {
         if action.action_id == ids::PROFILE {
             let selected = action.selected_option.as_ref().map(|o| o.value.clone());
             let shown = ShownView {

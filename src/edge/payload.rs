@@ -56,6 +56,9 @@ pub struct Container {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ViewPayload {
+    /// `modal`, or `home` for a click in the App Home.
+    #[serde(rename = "type", default)]
+    pub kind: String,
     pub id: String,
     pub hash: Option<String>,
     pub callback_id: Option<String>,

@@ -223,6 +223,10 @@ pub async fn run_notify(
     let refs = state.store.message_refs(req.id).await?;
     let find = |k: MessageKind| refs.iter().find(|r| r.kind == k).cloned();
     let trail = state.store.audit_events(req.id).await?;
+    if event != NotifyEvent::Reminder {
+        // Before the Slack messages: their retries must not hold it up.
+        super::home::refresh_concerned(state, &req, &trail).await?;
+    }
     let closed = closed_by(&req, &trail);
     let trouble = revoke_failure(&req, &trail);
     let name = super::profile_name(state, &req);

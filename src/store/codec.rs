@@ -178,6 +178,23 @@ mod tests {
     }
 
     #[test]
+    fn home_jobs_are_keyed_by_person_and_keep_their_stored_form() {
+        let user = crate::domain::SlackUserId::parse("U0ALICE01").unwrap();
+        let kind = JobKind::Home { user: user.clone() };
+        let (v, tag) = job_payload(&kind).unwrap();
+        assert_eq!(tag, "home");
+        assert_eq!(v, serde_json::json!({"kind": "home", "user": "U0ALICE01"}));
+        assert_eq!(parse_job_kind(1, v).unwrap(), kind);
+        assert_eq!(kind.coalesce_key().as_deref(), Some("home:U0ALICE01"));
+        assert_eq!(JobKind::Grant.coalesce_key(), None);
+        // A stored user ID is checked again when read.
+        assert!(matches!(
+            parse_job_kind(1, serde_json::json!({"kind": "home", "user": "nobody"})),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
     fn job_payload_carries_its_tag() {
         let (v, tag) = job_payload(&JobKind::Notify {
             event: NotifyEvent::Approved,

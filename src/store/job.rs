@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{RequestId, RequestStatus};
+use crate::domain::{RequestId, RequestStatus, SlackUserId};
 
 /// Why a request's Slack messages are sent or refreshed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -85,6 +85,21 @@ pub enum JobKind {
     Converge,
     /// Send or refresh the Slack messages for the request's current state.
     Notify { event: NotifyEvent },
+    /// Re-publish one person's App Home (no request: it lists many).
+    /// Coalesced: at most one waits per person.
+    Home { user: SlackUserId },
+}
+
+impl JobKind {
+    /// Jobs with the same key are coalesced: enqueueing one while another
+    /// waits (not running, not dead) adds nothing, and they run one at a
+    /// time. `None`: the job is not coalesced by key.
+    pub fn coalesce_key(&self) -> Option<String> {
+        match self {
+            Self::Home { user } => Some(format!("home:{user}")),
+            _ => None,
+        }
+    }
 }
 
 /// A job to enqueue.
@@ -107,6 +122,16 @@ impl NewJob {
     /// Send or refresh the request's Slack messages for `event` at `at`.
     pub fn notify(request_id: RequestId, event: NotifyEvent, at: DateTime<Utc>) -> Self {
         Self::now(request_id, JobKind::Notify { event }, at)
+    }
+
+    /// Re-publish `user`'s App Home at `at` (enqueue it with
+    /// `Store::enqueue_once`, which coalesces per person).
+    pub fn home(user: SlackUserId, at: DateTime<Utc>) -> Self {
+        Self {
+            request_id: None,
+            kind: JobKind::Home { user },
+            run_at: at,
+        }
     }
 }
 

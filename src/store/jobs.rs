@@ -4,7 +4,7 @@
 use sqlx::{AssertSqlSafe, ColumnIndex, Executor, Row as _, SqlSafeStr, SqlStr};
 
 use super::codec;
-use super::dialect::{BindNullable, Dialect, Row, Value};
+use super::dialect::{BindNullable, Connection, Dialect, Row, Value};
 use super::requests::missing_request;
 use super::sql::SqlStore;
 use super::{Job, NewJob, StoreError};
@@ -21,13 +21,18 @@ impl JobStatements {
     pub fn render<D: Dialect>() -> Self {
         let (no, yes) = (D::FALSE, D::TRUE);
         // A request's notifications run one at a time, oldest first: they
-        // edit the same messages.
+        // edit the same messages. So do the jobs of one coalescing key
+        // (one person's App Home): an older publish must not land last.
         let due = format!(
             "SELECT id FROM jobs WHERE dead = {no} AND run_at <= $1 \
              AND (lease_until IS NULL OR lease_until <= $1) \
              AND NOT (kind = 'notify' AND EXISTS (SELECT 1 FROM jobs other \
              WHERE other.request_id = jobs.request_id AND other.kind = 'notify' \
              AND other.id <> jobs.id AND other.dead = {no} AND (other.lease_until > $1 \
+             OR (other.id < jobs.id AND other.run_at <= $1)))) \
+             AND NOT (coalesce_key IS NOT NULL AND EXISTS (SELECT 1 FROM jobs other \
+             WHERE other.coalesce_key = jobs.coalesce_key AND other.id <> jobs.id \
+             AND other.dead = {no} AND (other.lease_until > $1 \
              OR (other.id < jobs.id AND other.run_at <= $1)))) \
              ORDER BY run_at, id LIMIT $2"
         );
@@ -71,26 +76,44 @@ where
         })
     }
 
+    /// Inserts `job`; `None` when a job of its coalescing key is already
+    /// waiting (the unique index `jobs_waiting_key`), which then covers it.
     pub(super) async fn insert_job<'c>(
         conn: impl Executor<'c, Database = D::DB>,
         job: &NewJob,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let (payload, tag) = codec::job_payload(&job.kind)?;
         let inserted = sqlx::query(
-            "INSERT INTO jobs (request_id, kind, payload, run_at) VALUES ($1, $2, $3, $4) \
-             RETURNING id",
+            "INSERT INTO jobs (request_id, kind, payload, run_at, coalesce_key) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind_nullable(job.request_id.map(D::id))
         .bind(tag)
         .bind(D::json(payload))
         .bind(D::time(job.run_at))
-        .fetch_one(conn)
+        .bind_nullable(job.kind.coalesce_key())
+        .fetch_optional(conn)
         .await;
         match (inserted, job.request_id) {
-            (Ok(row), _) => Ok(row.try_get("id")?),
+            (Ok(row), _) => Ok(row.map(|r| r.try_get("id")).transpose()?),
             (Err(e), Some(id)) => Err(missing_request(id)(e)),
             (Err(e), None) => Err(e.into()),
         }
+    }
+
+    /// The live job of `key` a coalesced job joined (the newest).
+    pub(super) async fn live_job_of_key<'c>(
+        conn: impl Executor<'c, Database = D::DB>,
+        key: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id FROM jobs WHERE coalesce_key = $1 AND dead = {} ORDER BY id DESC LIMIT 1",
+            D::FALSE
+        )))
+        .bind(key.to_owned())
+        .fetch_optional(conn)
+        .await?;
+        Ok(found.map(|r| r.try_get("id")).transpose()?)
     }
 
     /// Whether `job`'s request already has a live job of its kind (not dead,
@@ -110,6 +133,100 @@ where
         .fetch_optional(conn)
         .await?;
         Ok(found.is_some())
+    }
+
+    /// See [`super::Store::enqueue`]: a keyed job joins the one of its key
+    /// that waits; should that one start running meanwhile, this one waits
+    /// in its place.
+    pub(super) async fn insert_or_join(
+        pool: &sqlx::Pool<D::DB>,
+        job: &NewJob,
+    ) -> Result<i64, StoreError>
+    where
+        for<'c> &'c mut Connection<D>: Executor<'c, Database = D::DB>,
+    {
+        for _ in 0..3 {
+            if let Some(id) = Self::insert_job(pool, job).await? {
+                return Ok(id);
+            }
+            let key = job.kind.coalesce_key().unwrap_or_default();
+            if let Some(id) = Self::live_job_of_key(pool, &key).await? {
+                return Ok(id);
+            }
+        }
+        Err(StoreError::Corrupt(format!(
+            "could not enqueue {:?}",
+            job.kind
+        )))
+    }
+
+    /// See [`super::Store::fail_job`].
+    pub(super) async fn put_back(
+        pool: &sqlx::Pool<D::DB>,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<bool, StoreError>
+    where
+        for<'c> &'c mut Connection<D>: Executor<'c, Database = D::DB>,
+    {
+        let done = sqlx::query(
+            "UPDATE jobs SET last_error = $1, run_at = COALESCE($2, run_at), \
+             dead = ($2 IS NULL), leased_by = NULL, lease_until = NULL \
+             WHERE id = $3 AND leased_by = $4 RETURNING id",
+        )
+        .bind(codec::clean(error).into_owned())
+        .bind_nullable(retry_at.map(D::time))
+        .bind(id)
+        .bind(worker.to_owned())
+        .fetch_optional(pool)
+        .await;
+        match (done, retry_at) {
+            (Ok(done), _) => Ok(done.is_some()),
+            // Another job of its key waits already (queued while this one
+            // ran): that one does the work, no sooner than this retry.
+            (Err(sqlx::Error::Database(d)), Some(at)) if d.is_unique_violation() => {
+                Self::fold_into_waiting(pool, id, worker, at).await
+            }
+            (Err(e), _) => Err(e.into()),
+        }
+    }
+
+    /// Drops the running job `id` of `worker` in favour of the waiting job
+    /// of its key, which is put off until `retry_at` if due sooner. False
+    /// if the lease was lost.
+    pub(super) async fn fold_into_waiting(
+        pool: &sqlx::Pool<D::DB>,
+        id: i64,
+        worker: &str,
+        retry_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError>
+    where
+        for<'c> &'c mut Connection<D>: Executor<'c, Database = D::DB>,
+    {
+        let mut tx = pool.begin_with(D::BEGIN_WRITE).await?;
+        let dropped =
+            sqlx::query("DELETE FROM jobs WHERE id = $1 AND leased_by = $2 RETURNING coalesce_key")
+                .bind(id)
+                .bind(worker.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(row) = dropped else {
+            return Ok(false);
+        };
+        let key: Option<String> = row.try_get("coalesce_key")?;
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE jobs SET run_at = $1 WHERE coalesce_key = $2 AND dead = {} \
+             AND leased_by IS NULL AND run_at < $1",
+            D::FALSE
+        )))
+        .bind(D::time(retry_at))
+        .bind_nullable(key)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub(super) async fn extend_job<'c>(

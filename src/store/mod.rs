@@ -195,7 +195,11 @@ pub struct AuditEvent {
 #[derive(Clone, Debug, Default)]
 pub struct RequestFilter {
     pub requester: Option<SlackUserId>,
+    /// Requests made by someone else than this person.
+    pub not_requester: Option<SlackUserId>,
     pub approver: Option<SlackUserId>,
+    /// Requests this person approved or denied.
+    pub decided_by: Option<SlackUserId>,
     pub statuses: Vec<RequestStatus>,
     pub node_id: Option<NodeId>,
     pub attribute: Option<String>,
@@ -331,10 +335,17 @@ pub trait Store: Send + Sync + 'static {
     /// Oldest first.
     async fn audit_events(&self, id: RequestId) -> Result<Vec<AuditEvent>, StoreError>;
 
+    /// A job with a coalescing key ([`JobKind::coalesce_key`]) joins the
+    /// job of its key that waits, if any, whose ID is returned. So do the
+    /// jobs of `create_request` and `transition`.
     async fn enqueue(&self, job: &NewJob) -> Result<i64, StoreError>;
 
-    /// Enqueue `job` unless the same request already has a live (not dead,
-    /// not leased) job of the same kind; `None` when it had one.
+    /// Enqueue `job` unless a live (not dead, not leased) job already does
+    /// the same: one of its coalescing key ([`JobKind::coalesce_key`]: one
+    /// App Home refresh waits per person, enforced by a unique index, so
+    /// also across replicas), else one of the same request and kind;
+    /// `None` when there was one. Jobs of one key also run one at a time,
+    /// oldest first.
     async fn enqueue_once(&self, job: &NewJob) -> Result<Option<i64>, StoreError>;
 
     /// Lease up to `limit` jobs that are due (`run_at <= now`) and not leased
@@ -361,7 +372,9 @@ pub trait Store: Send + Sync + 'static {
     async fn complete_job(&self, id: i64, worker: &str) -> Result<bool, StoreError>;
 
     /// Failed: run again at `retry_at`, or give up (`None`: kept as dead
-    /// with its error). False if the lease was lost.
+    /// with its error). False if the lease was lost. A keyed job put back
+    /// while another of its key waits is dropped for that one, which then
+    /// runs no sooner than `retry_at`.
     async fn fail_job(
         &self,
         id: i64,

@@ -117,7 +117,15 @@ where
                 " AND requester = ",
                 f.requester.as_ref().map(|u| u.as_str()),
             ),
+            (
+                " AND requester <> ",
+                f.not_requester.as_ref().map(|u| u.as_str()),
+            ),
             (" AND approver = ", f.approver.as_ref().map(|u| u.as_str())),
+            (
+                " AND decided_by = ",
+                f.decided_by.as_ref().map(|u| u.as_str()),
+            ),
             (" AND node_id = ", f.node_id.as_ref().map(|n| n.as_str())),
             (" AND attribute = ", f.attribute.as_deref()),
         ];

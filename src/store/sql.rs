@@ -268,14 +268,18 @@ where
     }
 
     async fn enqueue(&self, job: &NewJob) -> Result<i64, StoreError> {
-        Self::insert_job(&self.pool, job).await
+        Self::insert_or_join(&self.pool, job).await
     }
 
     async fn enqueue_once(&self, job: &NewJob) -> Result<Option<i64>, StoreError> {
+        if job.kind.coalesce_key().is_some() {
+            // The unique index decides, atomically, on every backend.
+            return Self::insert_job(&self.pool, job).await;
+        }
         let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
         let queued = match Self::live_job_exists(&mut *tx, job).await? {
             true => None,
-            false => Some(Self::insert_job(&mut *tx, job).await?),
+            false => Self::insert_job(&mut *tx, job).await?,
         };
         tx.commit().await?;
         Ok(queued)
@@ -332,18 +336,7 @@ where
         error: &str,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET last_error = $1, run_at = COALESCE($2, run_at), \
-             dead = ($2 IS NULL), leased_by = NULL, lease_until = NULL \
-             WHERE id = $3 AND leased_by = $4 RETURNING id",
-        )
-        .bind(clean(error).into_owned())
-        .bind_nullable(retry_at.map(D::time))
-        .bind(id)
-        .bind(worker.to_owned())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(done.is_some())
+        Self::put_back(&self.pool, id, worker, error, retry_at).await
     }
 
     async fn job_stats(&self, now: DateTime<Utc>) -> Result<JobStats, StoreError> {

@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::domain::AccessRequest;
 use crate::flow::jobs::{JobError, JobRun};
 use crate::flow::{self, sweeps};
 use crate::state::AppState;
@@ -190,25 +191,45 @@ impl Worker {
 }
 
 async fn dispatch(state: &AppState, job: &Job, run: JobRun) -> Result<(), JobError> {
-    let Some(id) = job.request_id else {
-        return Err(JobError::Permanent("job has no request".into()));
-    };
-    let req = match state.store.get_request(id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return Err(JobError::Permanent(format!("request {id} not found"))),
-        Err(e) => return Err(e.into()),
-    };
-    let span = tracing::info_span!("job", job = job.id, request = %id, kind = ?job.kind, attempt = job.attempts);
+    let span = tracing::info_span!(
+        "job",
+        job = job.id,
+        request = job.request_id.as_ref().map(tracing::field::display),
+        kind = ?job.kind,
+        attempt = job.attempts
+    );
     async {
         match &job.kind {
-            JobKind::Grant => flow::grant::run_grant(state, req, run).await,
-            JobKind::Revoke => flow::grant::run_revoke(state, req, run).await,
-            JobKind::Converge => flow::grant::run_converge(state, req, run).await,
-            JobKind::Notify { event } => flow::notify::run_notify(state, req, *event, run).await,
+            JobKind::Grant => {
+                flow::grant::run_grant(state, request_of(state, job).await?, run).await
+            }
+            JobKind::Revoke => {
+                flow::grant::run_revoke(state, request_of(state, job).await?, run).await
+            }
+            JobKind::Converge => {
+                flow::grant::run_converge(state, request_of(state, job).await?, run).await
+            }
+            JobKind::Notify { event } => {
+                let req = request_of(state, job).await?;
+                flow::notify::run_notify(state, req, *event, run).await
+            }
+            JobKind::Home { user } => flow::home::run_home(state, user).await,
         }
     }
     .instrument(span)
     .await
+}
+
+/// The request a job is about, as stored now.
+async fn request_of(state: &AppState, job: &Job) -> Result<AccessRequest, JobError> {
+    let Some(id) = job.request_id else {
+        return Err(JobError::Permanent("job has no request".into()));
+    };
+    match state.store.get_request(id).await {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(JobError::Permanent(format!("request {id} not found"))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

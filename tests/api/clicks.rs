@@ -98,6 +98,9 @@ async fn a_click_on_a_message_whose_notification_was_given_up_refreshes_it_once(
     // No reminder: the given-up job below is the request's only one.
     let app = spawn_app!(AppOptions::new(backend).requests("pending_timeout = \"24h\""));
     let id = active_request(&app).await;
+    // The App Home refreshes that follow each change run a second later.
+    app.advance(Duration::from_secs(2));
+    app.settle().await;
     // A notification that ran out of attempts (Slack was down for hours):
     // enqueued for later, claimed and given up here.
     let later = app.clock.now() + chrono::Duration::days(1);

@@ -29,6 +29,7 @@ macro_rules! on_both_backends {
 mod access_model;
 mod access_truth;
 mod clicks;
+mod home;
 mod http;
 mod lifecycle;
 mod limits;

@@ -27,7 +27,7 @@ fn normalize(v: &Value, id: Option<accessbot::domain::RequestId>) -> Value {
 }
 
 /// `<!date^1700000000^…|2023-11-14 22:13 UTC>` → `<!date^<ts>^…|<utc>>`.
-fn regex_lite_replace(text: &str) -> String {
+pub(super) fn regex_lite_replace(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("<!date^") {
@@ -65,7 +65,7 @@ fn all_options(v: &Value, out: &mut Vec<Value>) {
 }
 
 /// Slack's limits, asserted here as well as enforced by the fake.
-fn assert_within_slack_limits(view: &Value) {
+pub(super) fn assert_within_slack_limits(view: &Value) {
     let chars = |v: &Value| v["text"].as_str().map_or(0, |t| t.chars().count());
     assert!(chars(&view["title"]) <= 24, "title");
     assert!(chars(&view["submit"]) <= 24, "submit");

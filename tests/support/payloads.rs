@@ -240,6 +240,44 @@ pub fn message_button(
     })
 }
 
+/// A button clicked in the App Home: `view` is the published home view
+/// (Slack sends it back with its ID; the container is the view).
+pub fn home_button(
+    user_id: &str,
+    view: &Value,
+    action_id: &str,
+    value: &str,
+    trigger_id: &str,
+) -> Value {
+    let mut shown = view.clone();
+    shown["id"] = json!("VHOME00001");
+    shown["team_id"] = json!(TEAM_ID);
+    shown["hash"] = json!("1700000000.home");
+    shown["state"] = json!({ "values": {} });
+    shown["private_metadata"] = json!("");
+    shown["callback_id"] = json!("");
+    json!({
+        "type": "block_actions",
+        "user": user(user_id),
+        "api_app_id": "AFAKE0001",
+        "token": "legacy-verification-token",
+        "container": { "type": "view", "view_id": "VHOME00001" },
+        "trigger_id": trigger_id,
+        "team": team(),
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "view": shown,
+        "actions": [{
+            "action_id": action_id,
+            "block_id": "home",
+            "text": { "type": "plain_text", "text": action_id, "emoji": true },
+            "value": value,
+            "type": "button",
+            "action_ts": "1700000000.555555",
+        }],
+    })
+}
+
 /// An Events API envelope for `app_home_opened`.
 pub fn app_home_opened(user_id: &str) -> Value {
     json!({

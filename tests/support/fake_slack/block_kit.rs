@@ -69,8 +69,9 @@ pub fn check_view(view: &Value) -> Result<(), Vec<String>> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    // Modals and home tabs alike.
     if blocks.len() > 100 {
-        problems.push(format!("{} blocks; a view allows 100", blocks.len()));
+        problems.push(format!("{} blocks; a {kind} view allows 100", blocks.len()));
     }
     let has_input = blocks
         .iter()
@@ -121,6 +122,9 @@ pub fn check_blocks(blocks: &[Value], problems: &mut Vec<String>) {
                 }
                 if b.get("text").is_none() && b.get("fields").is_none() {
                     problems.push("section needs text or fields".into());
+                }
+                if let Some(accessory) = b.get("accessory") {
+                    check_element(accessory, problems);
                 }
             }
             "input" => {

@@ -35,13 +35,15 @@ struct PlannedFault {
 }
 
 /// Calls a minute per method, by Slack's documented tiers (Tier 2: 20,
-/// Tier 3: 50, Tier 4: 100), for the methods the people directory uses.
+/// Tier 3: 50, Tier 4: 100), for the methods the people directory uses
+/// and for App Home publishing.
 pub const TIER_LIMITS: &[(&str, usize)] = &[
     ("users.info", 100),
     ("users.lookupByEmail", 50),
     ("users.list", 20),
     ("usergroups.list", 20),
     ("usergroups.users.list", 20),
+    ("views.publish", 100),
 ];
 
 const RATE_WINDOW: Duration = Duration::from_secs(60);

@@ -78,6 +78,15 @@ impl FakeSlack {
         self.lock().views.views.get(id).cloned()
     }
 
+    /// Every App Home view published for `user`, oldest first.
+    pub fn homes_of(&self, user: &str) -> Vec<Value> {
+        self.calls_to("views.publish")
+            .into_iter()
+            .filter(|c| c["user_id"] == user)
+            .map(|c| c["view"].clone())
+            .collect()
+    }
+
     /// The modal most recently opened for `user`.
     pub fn last_view_of(&self, user: &str) -> Option<OpenView> {
         self.lock()
