@@ -27,6 +27,8 @@ macro_rules! on_both_backends {
 }
 
 mod access_truth;
+mod approval_policies;
+mod break_glass;
 mod http;
 mod lifecycle;
 mod people;

@@ -606,6 +606,29 @@ impl TestApp {
         self.interact(&payload).await
     }
 
+    /// Click `action` on `message` as `user`, with the message's inputs
+    /// holding `values` (see [`payloads::decision_state`]).
+    pub async fn click_with_state(
+        &self,
+        user: &str,
+        message: &Message,
+        action: &str,
+        id: RequestId,
+        values: Value,
+    ) -> reqwest::Response {
+        let trigger = self.slack.trigger_for(user);
+        let payload = payloads::message_button_with_state(
+            user,
+            &message.channel,
+            &message.ts,
+            action,
+            &id.to_string(),
+            &trigger,
+            values,
+        );
+        self.interact(&payload).await
+    }
+
     /// Click `action` for request `id` on the message in `owner`'s DM, as `user`.
     pub async fn click(
         &self,

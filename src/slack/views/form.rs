@@ -254,6 +254,16 @@ pub fn request_form(
     )
 }
 
+/// A note where the approver question would be (with its block ID, so
+/// it is found in the same place).
+fn in_place_of_approver(text: String) -> SlackBlock {
+    SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
+        SlackBlockMarkDownText::new(text),
+    )])
+    .with_block_id(SlackBlockId(ids::APPROVER.to_owned()))
+    .into()
+}
+
 /// What the form says instead of asking who approves.
 fn policy_note(profile: &Profile) -> String {
     let policy = &profile.approval;
@@ -283,9 +293,9 @@ fn approver_block(
     prefill: Option<&SlackUserId>,
 ) -> SlackBlock {
     match field {
-        ApproverField::NotAsked => context(policy_note(profile)),
-        ApproverField::Automatic => context(
-            ":white_check_mark: You are approved automatically for this access: no approver is needed.",
+        ApproverField::NotAsked => in_place_of_approver(policy_note(profile)),
+        ApproverField::Automatic => in_place_of_approver(
+            ":white_check_mark: You are approved automatically for this access: no approver is needed.".into(),
         ),
         ApproverField::Loading => context("_Looking up who can approve…_"),
         ApproverField::NoOne => context(
