@@ -53,7 +53,7 @@ pub(super) async fn approve(
                 .with_label_values(&["approved"])
                 .inc();
             tracing::info!(request = %id, decided_by = %clicker, ?duration, "request approved");
-            Outcome::Done(approved)
+            Outcome::Done(*approved)
         }
         Ok(VoteOutcome::Counted(so_far)) => {
             tracing::info!(request = %id, approver = %clicker, approvals = so_far.len(), required, "approval counted");

@@ -152,7 +152,7 @@ where
         Self::insert_audit(&mut *tx, event).await?;
         Self::insert_jobs(&mut tx, &vote.on_approved).await?;
         tx.commit().await?;
-        Ok(VoteOutcome::Approved(req))
+        Ok(VoteOutcome::Approved(Box::new(req)))
     }
 
     async fn insert_jobs(conn: &mut Connection<D>, jobs: &[NewJob]) -> Result<(), StoreError> {

@@ -1,14 +1,62 @@
 //! The `message_refs` table: where each of a request's Slack messages
 //! lives, one per kind and recipient (every approver's DM has its own).
 
+use serde::{Deserialize, Serialize};
 use sqlx::{ColumnIndex, Executor, Row as _};
 
 use super::codec::clean;
 use super::dialect::{Dialect, Row, Value};
 use super::requests::missing_request;
 use super::sql::SqlStore;
-use super::{MessageKind, MessageRef, StoreError};
+use super::StoreError;
 use crate::domain::{RequestId, SlackUserId};
+
+/// Which Slack message of a request a reference points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A DM asking an approver to decide (one per approver asked).
+    ApproverDm,
+    RequesterDm,
+    /// The post in the profile's `notify_channel`.
+    ChannelPost,
+    /// The request in the profile's `approval_channel`, with Approve / Deny.
+    ApprovalPost,
+}
+
+impl MessageKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::ApproverDm => "approver_dm",
+            Self::RequesterDm => "requester_dm",
+            Self::ChannelPost => "channel_post",
+            Self::ApprovalPost => "approval_post",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::ApproverDm,
+            Self::RequesterDm,
+            Self::ChannelPost,
+            Self::ApprovalPost,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == raw)
+    }
+}
+
+/// Where a posted message lives, so it can be edited with `chat.update`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    pub kind: MessageKind,
+    /// Whose DM it is, when a request has one of its kind per person
+    /// (approvers); `None` for the one message of its kind.
+    pub recipient: Option<SlackUserId>,
+    /// The conversation ID Slack answered with (`D…` for a DM).
+    pub channel: String,
+    pub ts: String,
+}
 
 impl<D: Dialect> SqlStore<D>
 where

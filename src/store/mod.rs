@@ -39,6 +39,7 @@ pub mod sqlite;
 mod vote;
 pub use connect::{connect, missing_sqlite_file};
 pub use job::{Job, JobKind, JobStats, NewJob, NotifyEvent};
+pub use messages::{MessageKind, MessageRef};
 pub use vote::{RecordedApproval, Vote, VoteOutcome};
 
 /// Who caused an event: a Slack user, accessbot itself (worker, timeouts),
@@ -147,53 +148,6 @@ impl Transition {
 pub struct Approval {
     pub actor: Actor,
     pub detail: serde_json::Value,
-}
-
-/// Which Slack message of a request a reference points at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageKind {
-    /// A DM asking an approver to decide (one per approver asked).
-    ApproverDm,
-    RequesterDm,
-    /// The post in the profile's `notify_channel`.
-    ChannelPost,
-    /// The request in the profile's `approval_channel`, with Approve / Deny.
-    ApprovalPost,
-}
-
-impl MessageKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::ApproverDm => "approver_dm",
-            Self::RequesterDm => "requester_dm",
-            Self::ChannelPost => "channel_post",
-            Self::ApprovalPost => "approval_post",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::ApproverDm,
-            Self::RequesterDm,
-            Self::ChannelPost,
-            Self::ApprovalPost,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == raw)
-    }
-}
-
-/// Where a posted message lives, so it can be edited with `chat.update`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageRef {
-    pub kind: MessageKind,
-    /// Whose DM it is, when a request has one of its kind per person
-    /// (approvers); `None` for the one message of its kind.
-    pub recipient: Option<SlackUserId>,
-    /// The conversation ID Slack answered with (`D…` for a DM).
-    pub channel: String,
-    pub ts: String,
 }
 
 /// An entry of a request's audit trail.

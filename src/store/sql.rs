@@ -22,7 +22,7 @@ use super::{
     Actor, Approval, AuditEvent, Job, JobStats, MessageRef, NewJob, RecordedApproval,
     RequestFilter, Store, StoreError, Transition, Vote, VoteOutcome,
 };
-use crate::domain::{AccessRequest, RequestId, RequestStatus};
+use crate::domain::{AccessRequest, RequestId};
 
 /// The store on the dialect's database: [`super::postgres::PgStore`] or
 /// [`super::sqlite::SqliteStore`], built by their `connect`.
@@ -99,63 +99,7 @@ where
         approval: Option<&Approval>,
         jobs: &[NewJob],
     ) -> Result<(), StoreError> {
-        codec::check_new_status(req.status)?;
-        let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
-        let inserted = sqlx::query(concat!(
-            "INSERT INTO requests (",
-            request_columns!(),
-            ", node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-             $15, $16, $17, $18)"
-        ))
-        .bind(D::id(req.id))
-        .bind(req.requester.as_str().to_owned())
-        .bind_nullable(clean_opt(req.requester_email.as_deref()))
-        .bind(req.attribute.as_str().to_owned())
-        .bind(D::json(req.value.to_json()))
-        .bind(D::json(codec::device_json(&req.device)?))
-        .bind(codec::duration_secs(req.duration)?)
-        .bind_nullable(req.approver.as_ref().map(|a| a.as_str().to_owned()))
-        .bind(clean(req.reason.as_str()).into_owned())
-        .bind(req.status.as_str().to_owned())
-        .bind(D::time(req.created_at))
-        .bind(D::time(req.updated_at))
-        .bind_nullable(req.decided_by.as_ref().map(|a| a.as_str().to_owned()))
-        .bind_nullable(req.decided_at.map(D::time))
-        .bind_nullable(req.expires_at.map(D::time))
-        .bind_nullable(clean_opt(req.failure_reason.as_deref()))
-        .bind_nullable(clean_opt(req.decided_by_email.as_deref()))
-        .bind(req.device.node_id.as_str().to_owned())
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                return Err(StoreError::Duplicate(req.id))
-            }
-            other => other?,
-        };
-        let created = NewAudit {
-            id: req.id,
-            at: req.created_at,
-            actor: &Actor::User(req.requester.clone()),
-            action: "created",
-            detail: &codec::created_detail(req),
-        };
-        Self::insert_audit(&mut *tx, created).await?;
-        if let Some(approval) = approval {
-            let approved = NewAudit {
-                id: req.id,
-                at: req.decided_at.unwrap_or(req.created_at),
-                actor: &approval.actor,
-                action: RequestStatus::Approved.as_str(),
-                detail: &approval.detail,
-            };
-            Self::insert_audit(&mut *tx, approved).await?;
-        }
-        for job in jobs {
-            Self::insert_job(&mut *tx, job).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        Self::insert_request(&self.pool, req, approval, jobs).await
     }
 
     async fn get_request(&self, id: RequestId) -> Result<Option<AccessRequest>, StoreError> {

@@ -42,7 +42,7 @@ pub struct RecordedApproval {
 pub enum VoteOutcome {
     /// It was the last approval needed: the request is `approved`, its
     /// duration the shortest any approver chose.
-    Approved(AccessRequest),
+    Approved(Box<AccessRequest>),
     /// Counted; more are needed. The approvals so far, this one included.
     Counted(Vec<RecordedApproval>),
     /// This approver had approved already: nothing changed.

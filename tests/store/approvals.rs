@@ -75,7 +75,7 @@ pub async fn the_nth_distinct_approval_approves(db: &TestDb) {
     );
     assert_eq!(approved.decided_at, Some(at(3)));
     assert_eq!(approved.duration, Duration::from_secs(3600));
-    assert_eq!(store.get_request(req.id).await.unwrap(), Some(approved));
+    assert_eq!(store.get_request(req.id).await.unwrap(), Some(*approved));
 
     let recorded = store.approvals(req.id).await.unwrap();
     let who: Vec<&str> = recorded.iter().map(|a| a.approver.as_str()).collect();
