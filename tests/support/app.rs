@@ -594,16 +594,8 @@ impl TestApp {
         action: &str,
         id: RequestId,
     ) -> reqwest::Response {
-        let trigger = self.slack.trigger_for(user);
-        let payload = payloads::message_button(
-            user,
-            &message.channel,
-            &message.ts,
-            action,
-            &id.to_string(),
-            &trigger,
-        );
-        self.interact(&payload).await
+        self.click_with_state(user, message, action, id, json!({}))
+            .await
     }
 
     /// Click `action` on `message` as `user`, with the message's inputs

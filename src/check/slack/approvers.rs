@@ -92,11 +92,7 @@ pub(super) async fn approver_result(
             Err(e) => Err(call_failure(&e, "users.info", "users:read")),
         },
         ApproverRef::Group(handle) => {
-            let all = groups.get_or_init(|| api.usergroups()).await;
-            let all = all
-                .as_ref()
-                .map_err(|e| call_failure(e, "usergroups.list", "usergroups:read"))?;
-            let Some((id, _)) = all.iter().find(|(_, h)| h.eq_ignore_ascii_case(handle)) else {
+            let Some(id) = group_id(api, groups, handle).await? else {
                 return Err(Failure {
                     problem: format!("no Slack user group has the handle @{handle}"),
                     fix: format!(
@@ -104,7 +100,7 @@ pub(super) async fn approver_result(
                     ),
                 });
             };
-            match api.usergroup_members(id).await {
+            match api.usergroup_members(&id).await {
                 Ok(members) if members.is_empty() => Err(Failure {
                     problem: format!("the group @{handle} has no members, so nobody can {purpose} through it"),
                     fix: format!("add the people to @{handle} in Slack (People → User groups)"),
@@ -114,4 +110,21 @@ pub(super) async fn approver_result(
             }
         }
     }
+}
+
+/// The ID of the user group with this handle (`None`: no such group),
+/// from one `usergroups.list` shared by all checks.
+pub(super) async fn group_id(
+    api: &SlackApi,
+    groups: &OnceCell<SlackResult<Vec<(String, String)>>>,
+    handle: &str,
+) -> Result<Option<String>, Failure> {
+    let all = groups.get_or_init(|| api.usergroups()).await;
+    let all = all
+        .as_ref()
+        .map_err(|e| call_failure(e, "usergroups.list", "usergroups:read"))?;
+    Ok(all
+        .iter()
+        .find(|(_, h)| h.eq_ignore_ascii_case(handle))
+        .map(|(id, _)| id.clone()))
 }

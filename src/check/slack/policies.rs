@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use tokio::sync::OnceCell;
 
-use super::approvers::approver_result;
+use super::approvers::{approver_result, group_id};
 use super::{call_failure, Check, Failure};
 use crate::config::Config;
 use crate::domain::{ApproverRef, Profile};
@@ -90,15 +90,11 @@ async fn approver_ids(
                 Err(e) => return Err(call_failure(&e, "users.lookupByEmail", "users:read.email")),
             },
             ApproverRef::Group(handle) => {
-                let all = groups.get_or_init(|| api.usergroups()).await;
-                let all = all
-                    .as_ref()
-                    .map_err(|e| call_failure(e, "usergroups.list", "usergroups:read"))?;
-                let Some((id, _)) = all.iter().find(|(_, h)| h.eq_ignore_ascii_case(handle)) else {
+                let Some(id) = group_id(api, groups, handle).await? else {
                     continue; // reported with the approvers
                 };
                 let members = api
-                    .usergroup_members(id)
+                    .usergroup_members(&id)
                     .await
                     .map_err(|e| call_failure(&e, "usergroups.users.list", "usergroups:read"))?;
                 ids.extend(members);

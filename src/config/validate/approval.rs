@@ -179,3 +179,144 @@ fn combinations(p: &mut Problems, keys: ProfileKeys, policy: &ApprovalPolicy, ct
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::Config;
+    use crate::domain::{ApprovalMode, ApproverRef};
+
+    const NO_ENV: [(&str, &str); 0] = [];
+
+    fn profile(extra: &str) -> String {
+        format!(
+            "[[profiles]]\nattribute = \"custom:prod\"\nmax_duration = \"8h\"\n\
+             approvers = [\"U0BOB0001\", \"carol@example.com\"]\n{extra}\n"
+        )
+    }
+
+    fn problems(toml: &str) -> Vec<String> {
+        match Config::from_toml(toml, &NO_ENV) {
+            Ok(_) => vec![],
+            Err(e) => e.problems(),
+        }
+    }
+
+    fn assert_problem(extra: &str, expected: &str) {
+        let p = problems(&profile(extra));
+        assert_eq!(p.len(), 1, "one problem expected for {extra:?}: {p:#?}");
+        assert!(p[0].contains(expected), "{:?} lacks {expected:?}", p[0]);
+    }
+
+    #[test]
+    fn the_defaults_are_todays_behaviour() {
+        let c = Config::from_toml(&profile(""), &NO_ENV).unwrap();
+        let a = &c.profiles[0].approval;
+        assert_eq!(a.mode, ApprovalMode::Chosen);
+        assert_eq!(a.required, 1);
+        assert_eq!(a.channel, None);
+        assert!(!a.break_glass);
+        assert_eq!(a.review_within, Duration::from_secs(3600));
+        assert!(a.auto_approve.is_empty());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let toml = profile(
+            "approval = \"any\"\napprovals_required = 2\napproval_channel = \"C0APPROVAL\"\n\
+             auto_approve = [\"@sre-oncall\", \"Dave@Example.com\"]",
+        );
+        let c = Config::from_toml(&toml, &NO_ENV).unwrap();
+        let a = &c.profiles[0].approval;
+        assert_eq!(a.mode, ApprovalMode::Any);
+        assert_eq!(a.required, 2);
+        assert_eq!(a.channel.as_ref().unwrap().as_str(), "C0APPROVAL");
+        assert_eq!(
+            a.auto_approve,
+            vec![
+                ApproverRef::Group("sre-oncall".into()),
+                ApproverRef::Email("dave@example.com".into())
+            ]
+        );
+        let glass =
+            profile("break_glass = true\nreview_within = \"30m\"\nnotify_channel = \"C0NOTIFY1\"");
+        let c = Config::from_toml(&glass, &NO_ENV).unwrap();
+        assert!(c.profiles[0].approval.break_glass);
+        assert_eq!(
+            c.profiles[0].approval.review_within,
+            Duration::from_secs(1800)
+        );
+    }
+
+    #[test]
+    fn several_approvals_or_a_channel_mean_every_approver_is_asked() {
+        for extra in [
+            "approvals_required = 2",
+            "approval_channel = \"C0APPROVAL\"",
+        ] {
+            let c = Config::from_toml(&profile(extra), &NO_ENV).unwrap();
+            assert_eq!(c.profiles[0].approval.mode, ApprovalMode::Any, "{extra}");
+            assert!(!c.profiles[0].asks_for_approver());
+        }
+    }
+
+    #[test]
+    fn inconsistent_policies_are_refused_on_the_key_to_change() {
+        for (extra, expected) in [
+            (
+                "approval = \"chosen\"\napprovals_required = 2",
+                "profiles[0].approvals_required \"2\": needs approval = \"any\"",
+            ),
+            (
+                "approval = \"chosen\"\napproval_channel = \"C0APPROVAL\"",
+                "profiles[0].approval_channel \"C0APPROVAL\": asks every approver",
+            ),
+            (
+                "approvals_required = 3",
+                "profiles[0].approvals_required \"3\": only 2 people are listed",
+            ),
+            (
+                "break_glass = true",
+                "profiles[0].break_glass \"true\": needs notify_channel",
+            ),
+            (
+                "review_within = \"1h\"",
+                "profiles[0].review_within \"1h\": only applies when break_glass = true",
+            ),
+            (
+                "break_glass = true\nnotify_channel = \"C0NOTIFY1\"\napprovals_required = 2",
+                "would never apply",
+            ),
+            ("approvals_required = 0", "must be between 1 and 20"),
+            ("approvals_required = 21", "must be between 1 and 20"),
+            ("approval = \"all\"", "must be \"chosen\""),
+            ("approval_channel = \"#approvals\"", "must be a channel ID"),
+            (
+                "auto_approve = [\"@sre\", \"@sre\"]",
+                "profiles[0].auto_approve[1] \"@sre\": is listed twice",
+            ),
+            ("auto_approve = [\"alice\"]", "profiles[0].auto_approve[0]"),
+        ] {
+            assert_problem(extra, expected);
+        }
+    }
+
+    #[test]
+    fn nobody_to_ask_or_to_review_is_refused() {
+        let anyone = "[[profiles]]\nattribute = \"custom:prod\"\nmax_duration = \"8h\"\n";
+        let p = problems(&format!("{anyone}approval = \"any\"\n"));
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert!(p[0].contains("nobody to send the request to"), "{}", p[0]);
+        // Anyone may approve in a channel.
+        assert!(problems(&format!("{anyone}approval_channel = \"C0APPROVAL\"\n")).is_empty());
+        let p = problems(&format!(
+            "{anyone}break_glass = true\nnotify_channel = \"C0NOTIFY1\"\n"
+        ));
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert!(p[0].contains("needs approvers"), "{}", p[0]);
+        // With a group, the count needs Slack: check --online says.
+        let group = "approvers = [\"@sre\"]\napprovals_required = 5\n";
+        assert!(problems(&format!("{anyone}{group}")).is_empty());
+    }
+}
