@@ -96,6 +96,15 @@ async fn wait_for_text(app: &TestApp, message: &Message, text: &str) {
     .await;
 }
 
+/// Reminders posted to `conversation` (a user's DM, or a channel).
+fn reminded(app: &TestApp, conversation: &str) -> usize {
+    app.slack
+        .messages_in(conversation)
+        .iter()
+        .filter(|m| m.render().contains("Reminder"))
+        .count()
+}
+
 fn approved_events(trail: &[accessbot::store::AuditEvent]) -> Vec<&Value> {
     trail
         .iter()
@@ -208,6 +217,14 @@ async fn two_of_three_approve_once_and_the_requester_never_counts(backend: Backe
     }
     let waiting = app.message_with_button(ALICE, "cancel", req.id).await;
     wait_for_text(&app, &waiting, "2 approvals (1 so far: <@U0BOB0001>)").await;
+    // Still pending after an hour: those who have not approved are reminded.
+    app.settle().await;
+    app.advance(std::time::Duration::from_secs(61 * 60));
+    for who in [CAROL, DAVE] {
+        wait_until(&format!("{who} is reminded"), || reminded(&app, who) == 1).await;
+    }
+    app.settle().await;
+    assert_eq!(reminded(&app, BOB), 0, "bob approved already");
 
     // The second and third approvals land together: one grant.
     let (carol, dave) = tokio::join!(
@@ -302,6 +319,13 @@ async fn an_approval_channel_takes_clicks_from_approvers_only(backend: Backend) 
         .await;
     }
     assert_eq!(app.get(req.id).await.status.as_str(), "pending");
+    // An hour on, the channel is reminded.
+    app.settle().await;
+    app.advance(std::time::Duration::from_secs(61 * 60));
+    wait_until("the channel is reminded", || {
+        reminded(&app, APPROVAL_CHANNEL) == 1
+    })
+    .await;
     app.click_on(DAVE, &post, "approve", req.id).await;
     app.wait_for_status(req.id, "active").await;
     app.settle().await;
@@ -310,7 +334,11 @@ async fn an_approval_channel_takes_clicks_from_approvers_only(backend: Backend) 
         .current_message(&post)
         .buttons()
         .contains(&"approve".to_owned()));
-    assert_eq!(app.slack.messages_in(APPROVAL_CHANNEL).len(), 1, "one post");
+    assert_eq!(
+        app.slack.messages_in(APPROVAL_CHANNEL).len(),
+        2,
+        "one post and one reminder"
+    );
     assert!(
         app.slack.messages_in(CAROL).is_empty() && app.slack.messages_in(DAVE).is_empty(),
         "no DMs"

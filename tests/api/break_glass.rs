@@ -234,6 +234,7 @@ async fn an_unreviewed_break_glass_grant_reminds_its_approvers(backend: Backend)
             "active",
             "review_overdue",
             "revoking",
+            "attribute_removed",
             "revoked"
         ]
     );

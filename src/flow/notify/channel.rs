@@ -58,7 +58,8 @@ pub(super) async fn sync(
 }
 
 /// A break-glass grant's `review_within` has passed: unless someone
-/// acknowledged it (or it never granted anything), record that its review
+/// acknowledged it, an approver revoked it, or it never granted anything,
+/// record that its review
 /// is overdue (once) and say whether to remind its approvers.
 pub(super) async fn review_overdue(
     state: &AppState,
@@ -66,7 +67,12 @@ pub(super) async fn review_overdue(
 ) -> Result<bool, StoreError> {
     let trail = state.store.audit_events(req.id).await?;
     let never_granted = matches!(req.status, RequestStatus::Failed | RequestStatus::Cancelled);
-    if acknowledged_by(&trail).is_some() || never_granted {
+    // Revoking it is a review too, unless the requester did.
+    let revoked_by_reviewer = trail.iter().any(|e| {
+        e.action == RequestStatus::Revoking.as_str()
+            && matches!(&e.actor, Actor::User(u) if u != &req.requester)
+    });
+    if acknowledged_by(&trail).is_some() || never_granted || revoked_by_reviewer {
         return Ok(false);
     }
     let within = super::super::profile_of(state, req)
