@@ -496,7 +496,12 @@ async fn an_unmigrated_database_is_reported_and_left_unmigrated() {
     assert!(migrations.contains("fix: run `accessbot migrate`"), "{run}");
     assert_eq!(
         store.pending_migrations().await.unwrap(),
-        vec!["1/init", "2/jobs by request", "3/access truth"],
+        vec![
+            "1/init",
+            "2/jobs by request",
+            "3/access truth",
+            "5/approval policies"
+        ],
         "check applied nothing"
     );
 }
