@@ -82,7 +82,7 @@ impl Metrics {
             ),
             decisions: counter(
                 "accessbot_decisions_total",
-                "Approver decisions (approved, denied, self_approved).",
+                "Decisions by kind: approved (by approvers' clicks), denied, self_approved, auto_approved, break_glass.",
                 &["decision"],
             ),
             grants: counter(

@@ -609,6 +609,85 @@ async fn without_online_check_stays_offline() {
     assert!(world.tailnet.requests().is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inconsistent_approval_policies_are_refused_offline() {
+    let mut world = World::new().await;
+    world.profiles.push_str(
+        r#"
+[[profiles]]
+attribute = "custom:glassAccess"
+max_duration = "1h"
+approvers = ["bob@example.com", "U0CAROL01"]
+break_glass = true
+
+[[profiles]]
+attribute = "custom:threeAccess"
+max_duration = "1h"
+approvers = ["bob@example.com", "U0CAROL01"]
+approvals_required = 3
+"#,
+    );
+    let run = world.run(&["check"]).await;
+    run.assert_exit(1);
+    assert!(
+        run.stdout
+            .contains("profiles[3].break_glass \"true\": needs notify_channel"),
+        "{run}"
+    );
+    assert!(
+        run.stdout
+            .contains("profiles[4].approvals_required \"3\": only 2 people are listed"),
+        "{run}"
+    );
+    assert!(world.slack.calls().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_policies_are_checked_online() {
+    let mut world = World::new().await;
+    world.slack.add_channel("C0APPROVE1");
+    world.profiles.push_str(
+        r#"
+[[profiles]]
+attribute = "custom:threeAccess"
+max_duration = "1h"
+approvers = ["@sre"]
+approvals_required = 3
+approval_channel = "C0APPROVE1"
+
+[[profiles]]
+attribute = "custom:twoAccess"
+max_duration = "1h"
+approvers = ["bob@example.com", "@sre"]
+approvals_required = 2
+approval_channel = "C0NOBOT02"
+auto_approve = ["@nosuchgroup", "dave@example.com"]
+"#,
+    );
+    let run = world.check_online().await;
+    run.assert_exit(1);
+    // @sre has two members: three approvals can never be given.
+    let three = run.failed("profiles[3].approvals_required 3");
+    assert!(three.contains("only 2 people can approve"), "{run}");
+    assert!(
+        three.contains("lower profiles[3].approvals_required to at most 2"),
+        "{run}"
+    );
+    assert!(run
+        .check("profiles[4].approvals_required 2")
+        .contains("3 people can approve"));
+    run.assert_passed("profiles[4].approvals_required 2");
+    assert!(run
+        .failed("profiles[4].auto_approve[0] @nosuchgroup")
+        .contains("no Slack user group has the handle @nosuchgroup"));
+    run.assert_passed("profiles[4].auto_approve[1] dave@example.com");
+    // Approval channels are tested like notify channels.
+    run.assert_passed("profiles[3].approval_channel C0APPROVE1");
+    let nobot = run.failed("profiles[4].approval_channel C0NOBOT02");
+    assert!(nobot.contains("/invite @accessbot"), "{run}");
+    assert_nothing_left_in_slack(&world.slack);
+}
+
 /// The fake's scheduling rules, through the same client calls `check` makes.
 #[tokio::test]
 async fn the_fake_schedules_like_slack() {

@@ -4,6 +4,10 @@
 
 mod support;
 
+#[path = "store/approvals.rs"]
+mod approvals;
+use approvals::*;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -478,11 +482,13 @@ async fn message_refs_are_one_per_kind(db: &TestDb) {
     assert!(store.message_refs(req.id).await.unwrap().is_empty());
     let dm = |ts: &str| MessageRef {
         kind: MessageKind::ApproverDm,
+        recipient: None,
         channel: "D024BE91L".into(),
         ts: ts.into(),
     };
     let post = MessageRef {
         kind: MessageKind::ChannelPost,
+        recipient: None,
         channel: "C06TH49GKHC".into(),
         ts: "1712345678.000200".into(),
     };
@@ -1570,6 +1576,12 @@ conformance!(
     concurrent_claimers_never_share_a_job,
     transitions_follow_the_rules,
     fifty_racing_approvals_have_one_winner,
+    the_nth_distinct_approval_approves,
+    a_deny_after_an_approval_ends_the_request,
+    racing_approvals_complete_a_request_once,
+    one_approver_clicking_at_once_counts_once,
+    an_audit_event_is_appended_once,
+    message_refs_are_one_per_kind_and_recipient,
     migrating_again_changes_nothing,
     pending_migrations_are_listed_without_migrating,
     migrate_command_creates_the_schema_once,

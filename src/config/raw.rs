@@ -86,5 +86,9 @@ raw_section! {
         notify_channel, devices: String;
         // A boolean, an integer or a string: validation checks which.
         value: toml::Value;
+        approval, approval_channel, review_within: String;
+        approvals_required: i64;
+        break_glass: bool;
+        auto_approve: Vec<String>;
     }
 }

@@ -21,6 +21,7 @@ macro_rules! string_newtype_impls {
 }
 
 pub mod access;
+pub mod approval;
 pub mod attribute;
 pub mod ids;
 pub mod policy;
@@ -30,7 +31,7 @@ pub mod submission;
 
 pub use attribute::{AttributeKey, AttributeValue, AttributeValueType};
 pub use ids::{NodeId, RequestId, SlackChannelId, SlackUserId};
-pub use profile::{ApproverRef, DevicePolicy, Profile};
+pub use profile::{ApprovalMode, ApprovalPolicy, ApproverRef, DevicePolicy, Profile};
 pub use reason::Reason;
 pub use submission::{Field, FieldErrors, Submission};
 pub mod request;

@@ -72,8 +72,34 @@ pub enum ApprovalPlan {
     /// DM this approver with Approve / Deny (may be the requester when a
     /// self-approval must be confirmed).
     Ask(SlackUserId),
+    /// Ask every eligible approver (DMs, or the profile's approval channel).
+    AskApprovers,
     /// Approved on submission: self-approval without confirmation.
     SelfApproved,
+    /// Approved on submission: the requester is on the profile's `auto_approve` list.
+    AutoApproved,
+    /// Granted on submission by the requester; announced and reviewed afterwards.
+    BreakGlass,
+}
+
+impl ApprovalPlan {
+    /// Is the request approved as it is stored?
+    pub fn approved_at_once(&self) -> bool {
+        matches!(
+            self,
+            Self::SelfApproved | Self::AutoApproved | Self::BreakGlass
+        )
+    }
+
+    /// The `accessbot_decisions_total` label of an approval on submission.
+    pub fn decision_label(&self) -> Option<&'static str> {
+        match self {
+            Self::SelfApproved => Some("self_approved"),
+            Self::AutoApproved => Some("auto_approved"),
+            Self::BreakGlass => Some("break_glass"),
+            Self::Ask(_) | Self::AskApprovers => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -140,6 +166,7 @@ mod tests {
             devices,
             value: AttributeValue::default(),
             allow_guests: false,
+            approval: Default::default(),
         }
     }
 

@@ -123,6 +123,70 @@ fn is_plausible_email(s: &str) -> bool {
         && !domain.contains('@')
 }
 
+/// Who is asked to approve a profile's requests (`approval`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalMode {
+    /// The requester picks one approver in the form; only they decide.
+    #[default]
+    Chosen,
+    /// Every eligible approver is asked; the first eligible clicks decide.
+    Any,
+}
+
+impl ApprovalMode {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "chosen" => Some(Self::Chosen),
+            "any" => Some(Self::Any),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Chosen => "chosen",
+            Self::Any => "any",
+        }
+    }
+}
+
+/// How long after a break-glass grant its approvers are reminded to review
+/// it, unless the profile says otherwise.
+pub const DEFAULT_REVIEW_WITHIN: Duration = Duration::from_secs(3600);
+
+/// A profile's approval policy: who is asked, how many must approve,
+/// where, and who needs no approval at all.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApprovalPolicy {
+    pub mode: ApprovalMode,
+    /// Distinct approvers that must approve (`approvals_required`, ≥ 1);
+    /// the requester never counts towards more than one.
+    pub required: u32,
+    /// Requests are posted there with Approve / Deny instead of DMs.
+    pub channel: Option<SlackChannelId>,
+    /// The requester may grant themselves at once, announced and reviewed afterwards.
+    pub break_glass: bool,
+    /// Break-glass: the approvers are reminded when nobody acknowledged within this.
+    #[serde(with = "humantime_serde_compat")]
+    pub review_within: Duration,
+    /// Requesters approved without a click.
+    pub auto_approve: Vec<ApproverRef>,
+}
+
+impl Default for ApprovalPolicy {
+    fn default() -> Self {
+        Self {
+            mode: ApprovalMode::Chosen,
+            required: 1,
+            channel: None,
+            break_glass: false,
+            review_within: DEFAULT_REVIEW_WITHIN,
+            auto_approve: Vec::new(),
+        }
+    }
+}
+
 /// A validated access profile from the config.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Profile {
@@ -138,6 +202,7 @@ pub struct Profile {
     pub value: AttributeValue,
     /// Restricted and ultra-restricted (guest) Slack users may request it.
     pub allow_guests: bool,
+    pub approval: ApprovalPolicy,
 }
 
 impl Profile {
@@ -166,6 +231,12 @@ impl Profile {
 
     pub fn allows_duration(&self, d: Duration) -> bool {
         self.allowed_durations().contains(&d)
+    }
+
+    /// Does the form ask who should approve? Not when every approver is
+    /// asked, nor when the requester grants it themselves (break glass).
+    pub fn asks_for_approver(&self) -> bool {
+        self.approval.mode == ApprovalMode::Chosen && !self.approval.break_glass
     }
 }
 
@@ -198,7 +269,23 @@ mod tests {
             devices: DevicePolicy::Own,
             value: AttributeValue::default(),
             allow_guests: false,
+            approval: ApprovalPolicy::default(),
         }
+    }
+
+    #[test]
+    fn approval_modes_parse_their_names() {
+        for m in [ApprovalMode::Chosen, ApprovalMode::Any] {
+            assert_eq!(ApprovalMode::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(ApprovalMode::parse("all"), None);
+        let mut p = profile(Duration::from_secs(3600));
+        assert!(p.asks_for_approver());
+        p.approval.mode = ApprovalMode::Any;
+        assert!(!p.asks_for_approver());
+        p.approval.mode = ApprovalMode::Chosen;
+        p.approval.break_glass = true;
+        assert!(!p.asks_for_approver());
     }
 
     #[test]

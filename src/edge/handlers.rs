@@ -1,7 +1,7 @@
 //! HTTP handlers for Slack: parse, check who is asking, answer within
 //! Slack's 3 seconds, and leave slow work to spawned tasks or the worker.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -11,11 +11,13 @@ use tracing::Instrument;
 use super::ack::Ack;
 use super::forms;
 use super::payload::{parse_command, parse_interaction, Interaction, SlashCommand};
+use crate::domain::approval::deny_reason;
 use crate::domain::{RequestId, SlackUserId};
 use crate::flow::clicks::{self, already, INVALID_BUTTON, NOT_FOUND};
-use crate::flow::decide::{self, Decision, Outcome};
+use crate::flow::decide::{self, Choices, Decision, Outcome};
 use crate::flow::form::{self, ShownView};
-use crate::slack::messages::actions;
+use crate::flow::review;
+use crate::slack::messages::{actions, blocks as message_blocks};
 use crate::slack::views::home::OPEN_FORM;
 use crate::slack::views::{form::ids, form::CALLBACK_ID, SHORTCUT_CALLBACK_ID};
 use crate::state::AppState;
@@ -121,6 +123,9 @@ async fn block_actions(state: AppState, user: SlackUserId, p: Interaction) -> Ac
         }
         return Ack::Empty;
     }
+    if action.action_id == actions::APPROVE_DURATION {
+        return Ack::Empty; // only sets what Approve sends
+    }
     let channel = p.channel_id().map(str::to_owned);
     let Some(id) = action
         .value
@@ -151,8 +156,15 @@ async fn block_actions(state: AppState, user: SlackUserId, p: Interaction) -> Ac
         }
     }
     let outcome = match action.action_id.as_str() {
-        actions::APPROVE => decide::decide(&state, id, &user, Decision::Approve).await,
-        actions::DENY => decide::decide(&state, id, &user, Decision::Deny).await,
+        actions::APPROVE => {
+            let choices = approve_choices(&p);
+            decide::decide_with(&state, id, &user, Decision::Approve, choices).await
+        }
+        actions::DENY => {
+            let choices = deny_choices(&p);
+            decide::decide_with(&state, id, &user, Decision::Deny, choices).await
+        }
+        actions::ACKNOWLEDGE => review::acknowledge(&state, id, &user).await,
         actions::CANCEL => decide::cancel(&state, id, &user).await,
         actions::REVOKE => decide::revoke(&state, id, &user).await,
         actions::REQUEST_AGAIN => {
@@ -178,12 +190,35 @@ async fn block_actions(state: AppState, user: SlackUserId, p: Interaction) -> Ac
     };
     match outcome {
         Ok(Outcome::Done(_)) => {}
+        Ok(Outcome::Noted(text)) => note(&text),
         Ok(Outcome::Refused(why)) => note(&why),
         Ok(Outcome::AlreadyDecided(req)) => note(&already(req.status)),
         Ok(Outcome::NotFound) => note(NOT_FOUND),
         Err(e) => return unavailable(e),
     }
     Ack::Empty
+}
+
+/// The duration chosen next to Approve. A value that is not a number of
+/// seconds becomes 0 s, which no profile offers: the approval is refused
+/// rather than granted for what was asked.
+fn approve_choices(p: &Interaction) -> Choices {
+    let duration = p
+        .input(message_blocks::DECISION, actions::APPROVE_DURATION)
+        .map(|raw| Duration::from_secs(raw.trim().parse().unwrap_or(0)));
+    Choices {
+        duration,
+        deny_reason: None,
+    }
+}
+
+/// The reason typed next to Deny, if any.
+fn deny_choices(p: &Interaction) -> Choices {
+    let typed = p.input(message_blocks::DENY_REASON, actions::DENY_REASON);
+    Choices {
+        duration: None,
+        deny_reason: deny_reason(typed.as_deref()),
+    }
 }
 
 /// `POST /slack/commands`: any command name opens the request form.

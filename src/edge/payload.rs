@@ -28,6 +28,8 @@ pub struct Interaction {
     pub action_id: Option<String>,
     pub block_id: Option<String>,
     pub value: Option<String>,
+    /// block_actions on a message: the values of its inputs and selects.
+    pub state: Option<ViewState>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +120,17 @@ impl Interaction {
             .or(self.user.as_ref().and_then(|u| u.team_id.as_deref()))
     }
 
+    /// The value of input `block_id`/`action_id` when a button was
+    /// clicked: from the message's state, or the view's (App Home).
+    pub fn input(&self, block_id: &str, action_id: &str) -> Option<String> {
+        let from_message = self
+            .state
+            .as_ref()
+            .and_then(|s| s.values.get(block_id)?.get(action_id))
+            .and_then(StateValue::answer);
+        from_message.or_else(|| self.view.as_ref()?.input(block_id, action_id))
+    }
+
     /// The channel a message action happened in.
     pub fn channel_id(&self) -> Option<&str> {
         self.container
@@ -140,12 +153,24 @@ impl ViewPayload {
     /// The value of input `block_id`/`action_id`, whatever element holds it:
     /// a selected option's value, a selected user, or typed text.
     pub fn input(&self, block_id: &str, action_id: &str) -> Option<String> {
-        let v = self.state.as_ref()?.values.get(block_id)?.get(action_id)?;
-        v.selected_option
+        self.state
+            .as_ref()?
+            .values
+            .get(block_id)?
+            .get(action_id)?
+            .answer()
+    }
+}
+
+impl StateValue {
+    /// What it holds, whatever the element: a selected option's value, a
+    /// selected user, or typed text.
+    fn answer(&self) -> Option<String> {
+        self.selected_option
             .as_ref()
             .map(|o| o.value.clone())
-            .or_else(|| v.selected_user.clone())
-            .or_else(|| v.value.clone())
+            .or_else(|| self.selected_user.clone())
+            .or_else(|| self.value.clone())
     }
 }
 
@@ -214,6 +239,26 @@ mod tests {
         assert_eq!(view.input("approver", "approver").as_deref(), Some("U2"));
         assert_eq!(view.input("reason", "reason").as_deref(), Some("because"));
         assert_eq!(view.input("device", "device"), None);
+    }
+
+    #[test]
+    fn a_message_click_carries_its_inputs() {
+        let json = r#"{"type":"block_actions","user":{"id":"U1"},
+          "container":{"type":"message","channel_id":"D1","message_ts":"1.2"},
+          "state":{"values":{"decision":{"approve_duration":{"type":"static_select","selected_option":{"text":{"type":"plain_text","text":"for 1h"},"value":"3600"}}},
+          "deny_reason":{"deny_reason":{"type":"plain_text_input","value":"use staging"}}}},
+          "actions":[{"action_id":"approve","block_id":"decision","value":"r","type":"button"}]}"#;
+        let i = parse_interaction(&encode(json)).unwrap();
+        assert_eq!(
+            i.input("decision", "approve_duration").as_deref(),
+            Some("3600")
+        );
+        assert_eq!(
+            i.input("deny_reason", "deny_reason").as_deref(),
+            Some("use staging")
+        );
+        assert_eq!(i.input("decision", "other"), None);
+        assert_eq!(i.channel_id(), Some("D1"));
     }
 
     #[test]

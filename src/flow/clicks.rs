@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
-use super::decide::NOT_YOURS;
 use crate::domain::{AccessRequest, RequestId, RequestStatus, SlackUserId};
 use crate::slack::messages::actions;
 use crate::state::AppState;
@@ -79,9 +78,6 @@ pub async fn settled(
         return Ok(Some(NOT_FOUND.to_owned()));
     };
     let moved_on = match action {
-        actions::APPROVE | actions::DENY if req.approver.as_ref() != Some(clicker) => {
-            return Ok(Some(NOT_YOURS.to_owned()))
-        }
         // As `decide::cancel`: the requester while pending; the requester
         // or the approver who approved while the approval is not applied.
         actions::CANCEL => {
@@ -95,6 +91,8 @@ pub async fn settled(
                 status => !matches!(status, RequestStatus::Pending | RequestStatus::Approved),
             }
         }
+        // Who may decide a pending request depends on its profile's
+        // approval policy: `decide` checks that.
         actions::APPROVE | actions::DENY => req.status != RequestStatus::Pending,
         // Whether someone else may revoke takes Slack lookups: `decide`.
         actions::REVOKE => {

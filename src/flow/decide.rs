@@ -1,6 +1,7 @@
 //! Approver decisions and the other buttons people press on a request.
 
-use crate::domain::policy::{can_decide, EligibleApprovers};
+use crate::domain::approval::may_decide;
+use crate::domain::policy::EligibleApprovers;
 use crate::domain::{AccessRequest, RequestId, RequestStatus, SlackUserId};
 use crate::state::AppState;
 use crate::store::{Actor, JobKind, NewJob, NotifyEvent, StoreError, Transition};
@@ -11,10 +12,22 @@ pub enum Decision {
     Deny,
 }
 
+/// What an approver chose next to the buttons; checked again before use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Choices {
+    /// A shorter duration to approve for (`None`: as asked).
+    pub duration: Option<std::time::Duration>,
+    /// What to tell the requester when denying.
+    pub deny_reason: Option<String>,
+}
+
 /// What became of a button press.
 #[derive(Debug)]
 pub enum Outcome {
     Done(AccessRequest),
+    /// Nothing more to do; the text tells the person where things stand
+    /// (e.g. "1 of 2 approvals").
+    Noted(String),
     /// The person may not do this; the text says why.
     Refused(String),
     /// Someone else got there first; the messages are refreshed.
@@ -30,7 +43,10 @@ pub async fn refresh(state: &AppState, req: &AccessRequest) {
     super::clicks::refresh(state, req);
 }
 
-async fn eligible(state: &AppState, req: &AccessRequest) -> Result<EligibleApprovers, String> {
+pub(super) async fn eligible(
+    state: &AppState,
+    req: &AccessRequest,
+) -> Result<EligibleApprovers, String> {
     let Some(profile) = super::profile_of(state, req) else {
         return Err("This access is no longer offered, so the request cannot be changed.".into());
     };
@@ -46,7 +62,11 @@ async fn eligible(state: &AppState, req: &AccessRequest) -> Result<EligibleAppro
 /// How long a click may wait for Slack to say who the approvers are.
 const ELIGIBILITY_BUDGET: std::time::Duration = std::time::Duration::from_millis(2000);
 
-async fn apply(state: &AppState, req: AccessRequest, t: Transition) -> Result<Outcome, StoreError> {
+pub(super) async fn apply(
+    state: &AppState,
+    req: AccessRequest,
+    t: Transition,
+) -> Result<Outcome, StoreError> {
     match state.store.transition(t).await {
         Ok(updated) => {
             state.kick();
@@ -63,7 +83,7 @@ async fn apply(state: &AppState, req: AccessRequest, t: Transition) -> Result<Ou
 
 /// The clicker's e-mail for the attribute's comment, if Slack says it in
 /// time (usually cached: approvers were just resolved).
-async fn email_of(state: &AppState, who: &SlackUserId) -> Option<String> {
+pub(super) async fn email_of(state: &AppState, who: &SlackUserId) -> Option<String> {
     match tokio::time::timeout(EMAIL_BUDGET, state.people.email_of(who)).await {
         Ok(Ok(email)) => email,
         _ => None,
@@ -72,68 +92,52 @@ async fn email_of(state: &AppState, who: &SlackUserId) -> Option<String> {
 
 const EMAIL_BUDGET: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Approve or deny: only the approver the request names, still eligible under
-/// the current config; one click wins on any replica.
+/// Approve or deny as the approver left it (no shorter duration, no reason).
 pub async fn decide(
     state: &AppState,
     id: RequestId,
     clicker: &SlackUserId,
     decision: Decision,
 ) -> Result<Outcome, StoreError> {
+    decide_with(state, id, clicker, decision, Choices::default()).await
+}
+
+/// Approve or deny: only an approver the current config allows (the one
+/// the request names, when the requester chose), checked at click time;
+/// see [`super::approve`].
+pub async fn decide_with(
+    state: &AppState,
+    id: RequestId,
+    clicker: &SlackUserId,
+    decision: Decision,
+    choices: Choices,
+) -> Result<Outcome, StoreError> {
     let Some(req) = state.store.get_request(id).await? else {
         return Ok(Outcome::NotFound);
     };
-    if req.approver.as_ref() != Some(clicker) {
-        return Ok(Outcome::Refused(NOT_YOURS.into()));
-    }
     let eligible = match eligible(state, &req).await {
         Ok(e) => e,
         Err(why) => return Ok(Outcome::Refused(why)),
     };
     let profile = super::profile_of(state, &req).expect("checked by eligible()");
-    if !can_decide(profile, &eligible, &req.requester, clicker) {
-        return Ok(Outcome::Refused(NOT_YOURS.into()));
+    let allowed = may_decide(
+        profile,
+        &eligible,
+        &req.requester,
+        req.approver.as_ref(),
+        clicker,
+    );
+    if let Err(refusal) = allowed {
+        return Ok(Outcome::Refused(refusal.to_string()));
     }
     if req.status != RequestStatus::Pending {
         refresh(state, &req).await;
         return Ok(Outcome::AlreadyDecided(req));
     }
-    let now = state.now();
-    let to = match decision {
-        Decision::Approve => RequestStatus::Approved,
-        Decision::Deny => RequestStatus::Denied,
-    };
-    let email = match decision {
-        Decision::Approve => email_of(state, clicker).await,
-        Decision::Deny => None,
-    };
-    let mut t = Transition::new(
-        id,
-        RequestStatus::Pending,
-        to,
-        Actor::User(clicker.clone()),
-        now,
-    )
-    .decided_by(clicker.clone(), email)
-    .job(NewJob::notify(id, NotifyEvent::reached(to), now));
-    if decision == Decision::Approve {
-        t = t.job(NewJob::now(id, JobKind::Grant, now));
+    match decision {
+        Decision::Approve => super::approve::approve(state, req, profile, clicker, choices).await,
+        Decision::Deny => super::approve::deny(state, req, clicker, choices).await,
     }
-    let outcome = apply(state, req, t).await?;
-    if let Outcome::Done(r) = &outcome {
-        state
-            .metrics
-            .decisions
-            .with_label_values(&[to.as_str()])
-            .inc();
-        if decision == Decision::Deny {
-            state
-                .metrics
-                .request_outcome(r.attribute.as_str(), to.as_str());
-        }
-        tracing::info!(request = %id, decided_by = %clicker, decision = to.as_str(), "request decided");
-    }
-    Ok(outcome)
 }
 
 /// Withdraw a request: the requester while it is pending; the requester or

@@ -29,8 +29,18 @@ fn build(
     profile: &Profile,
     prefill: &Prefill,
 ) -> (SlackView, bool) {
-    let cached = state.people.cached_approvers(profile);
-    let field = ApproverField::for_requester(profile, user, cached.as_ref());
+    let field = if !profile.asks_for_approver() {
+        ApproverField::NotAsked
+    } else if state
+        .people
+        .cached_auto_approved(profile)
+        .is_some_and(|auto| auto.contains(user))
+    {
+        ApproverField::Automatic
+    } else {
+        let cached = state.people.cached_approvers(profile);
+        ApproverField::for_requester(profile, user, cached.as_ref())
+    };
     let loading = field == ApproverField::Loading;
     (
         request_form(&state.config.profiles, profile, &field, prefill),

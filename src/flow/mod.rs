@@ -3,6 +3,7 @@
 //! App Home. They take domain input (never a Slack payload), keep the rules
 //! in `domain`, and reach the world through the store and the clients.
 
+pub mod approve;
 pub mod clicks;
 pub mod converge;
 pub mod decide;
@@ -13,6 +14,7 @@ pub mod home;
 pub mod jobs;
 pub mod notify;
 pub mod reconcile;
+pub mod review;
 pub mod settle;
 pub mod submit;
 pub mod sweeps;

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use crate::domain::policy::{device_allowed, plan_approval, ApprovalPlan};
+use serde_json::json;
+
+use crate::domain::approval::{self, check_break_glass_reason, Requester};
+use crate::domain::policy::{device_allowed, ApprovalPlan};
 use crate::domain::profile::format_duration;
 use crate::domain::{
     AccessRequest, DevicePolicy, Field, FieldErrors, Profile, Reason, RequestId, RequestStatus,
@@ -51,6 +54,13 @@ pub async fn validate(
     let reason = Reason::parse(form.get(Field::Reason).unwrap_or_default())
         .map_err(|e| fail(Field::Reason, &e.to_string()))
         .ok();
+    if let (Some(p), Some(r)) = (profile, &reason) {
+        if p.approval.break_glass {
+            if let Err(why) = check_break_glass_reason(r) {
+                fail(Field::Reason, &why);
+            }
+        }
+    }
 
     let duration = match form
         .get(Field::Duration)
@@ -86,9 +96,10 @@ pub async fn validate(
         }),
     };
 
+    // Only a profile whose form asks who approves reads the answer.
     let chosen = match form
         .get(Field::Approver)
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && profile.is_some_and(Profile::asks_for_approver))
         .map(SlackUserId::parse)
     {
         Some(Err(_)) => {
@@ -101,7 +112,7 @@ pub async fn validate(
 
     // The slow part: Slack and Tailscale lookups, side by side.
     let deadline = tokio::time::Instant::now() + LOOKUP_BUDGET;
-    let (who, device, approvers) = tokio::join!(
+    let (who, device, approvers, auto) = tokio::join!(
         tokio::time::timeout_at(deadline, state.people.user(requester)),
         async {
             match &node {
@@ -115,6 +126,7 @@ pub async fn validate(
                 None => None,
             }
         },
+        auto_approved(state, profile, requester, deadline),
     );
     let who = match who {
         Ok(Ok(u)) => Some(u),
@@ -168,10 +180,22 @@ pub async fn validate(
     }
 
     let plan = match (profile, chosen, approvers) {
-        (Some(p), Some(chosen), Some(Ok(Ok((eligible, _))))) => {
-            plan_approval(p, &eligible, requester, chosen.as_ref())
-                .map_err(|e| fail(Field::Approver, &e.to_string()))
-                .ok()
+        (Some(p), Some(chosen), Some(Ok(Ok((eligible, named))))) => {
+            let who = Requester {
+                id: requester,
+                auto_approved: auto,
+            };
+            match approval::plan(p, &eligible, who, chosen.as_ref()) {
+                Ok(ApprovalPlan::AskApprovers) if nobody_to_ask(p, &named, requester) => {
+                    fail(Field::Approver, NOBODY_TO_ASK);
+                    None
+                }
+                Ok(plan) => Some(plan),
+                Err(e) => {
+                    fail(Field::Approver, &e.to_string());
+                    None
+                }
+            }
         }
         (Some(_), Some(_), Some(_)) => {
             fail(
@@ -188,12 +212,15 @@ pub async fn validate(
             let now = state.now();
             let (status, approver, decided_by, decided_at) = match &plan {
                 ApprovalPlan::Ask(a) => (RequestStatus::Pending, Some(a.clone()), None, None),
-                ApprovalPlan::SelfApproved => (
+                ApprovalPlan::AskApprovers => (RequestStatus::Pending, None, None, None),
+                ApprovalPlan::SelfApproved | ApprovalPlan::BreakGlass => (
                     RequestStatus::Approved,
                     None,
                     Some(requester.clone()),
                     Some(now),
                 ),
+                // Nobody clicked: accessbot decided, by the profile's rule.
+                ApprovalPlan::AutoApproved => (RequestStatus::Approved, None, None, Some(now)),
             };
             let email_copy = email.clone();
             Ok(Accepted {
@@ -224,6 +251,37 @@ pub async fn validate(
 }
 
 const DEVICE_NOT_FOUND: &str = "That device was not found in the tailnet.";
+const NOBODY_TO_ASK: &str = "Nobody who can approve this access was found in Slack. Ask the accessbot admins to check the profile's approvers.";
+
+/// Is the requester on the profile's `auto_approve` list? Not when Slack
+/// cannot say in time: the request then goes to the approvers.
+async fn auto_approved(
+    state: &AppState,
+    profile: Option<&Profile>,
+    requester: &SlackUserId,
+    deadline: tokio::time::Instant,
+) -> bool {
+    let Some(p) = profile.filter(|p| !p.approval.auto_approve.is_empty()) else {
+        return false;
+    };
+    match tokio::time::timeout_at(deadline, state.people.auto_approved(p)).await {
+        Ok(Ok(auto)) => auto.contains(requester),
+        _ => {
+            tracing::warn!(profile = %p.attribute, "could not resolve auto_approve; asking the approvers");
+            false
+        }
+    }
+}
+
+/// Every approver is asked by DM, but there is nobody to send one to.
+fn nobody_to_ask(
+    profile: &Profile,
+    named: &[(SlackUserId, String)],
+    requester: &SlackUserId,
+) -> bool {
+    let ids: Vec<SlackUserId> = named.iter().map(|(u, _)| u.clone()).collect();
+    profile.approval.channel.is_none() && approval::recipients(profile, &ids, requester).is_empty()
+}
 
 /// Store an accepted request with the jobs that follow from it, then wake
 /// the worker: once per submitted view (`view_id`), so a submission
@@ -236,23 +294,26 @@ pub async fn create(
     let req = &accepted.request;
     let now = state.now();
     let mut jobs = Vec::new();
-    let mut approval = None;
-    match accepted.plan {
-        ApprovalPlan::Ask(_) => {
+    // Recorded with the request: a crash cannot separate them.
+    let approval = approved_on_submission(&accepted.plan, req);
+    match &accepted.plan {
+        ApprovalPlan::Ask(_) | ApprovalPlan::AskApprovers => {
             jobs.push(NewJob::notify(req.id, NotifyEvent::Requested, now));
             if let Some(after) = state.config.requests.remind_after {
                 let at = now + chrono::Duration::from_std(after)?;
                 jobs.push(NewJob::notify(req.id, NotifyEvent::Reminder, at));
             }
         }
-        ApprovalPlan::SelfApproved => {
+        plan => {
             jobs.push(NewJob::now(req.id, JobKind::Grant, now));
             jobs.push(NewJob::notify(req.id, NotifyEvent::Approved, now));
-            // Recorded with the request: a crash cannot separate them.
-            approval = Some(Approval {
-                actor: Actor::User(req.requester.clone()),
-                detail: serde_json::json!({ "self_approved": true }),
-            });
+            if *plan == ApprovalPlan::BreakGlass {
+                let within = super::profile_of(state, req)
+                    .map(|p| p.approval.review_within)
+                    .unwrap_or(crate::domain::profile::DEFAULT_REVIEW_WITHIN);
+                let at = now + chrono::Duration::from_std(within)?;
+                jobs.push(NewJob::notify(req.id, NotifyEvent::ReviewDue, at));
+            }
         }
     }
     let submitted = state
@@ -263,17 +324,29 @@ pub async fn create(
         tracing::info!(request = %first, view = view_id, "form submitted again; the request exists already");
         return Ok(submitted);
     }
-    if approval.is_some() {
-        state
-            .metrics
-            .decisions
-            .with_label_values(&["self_approved"])
-            .inc();
+    if let Some(label) = accepted.plan.decision_label() {
+        state.metrics.decisions.with_label_values(&[label]).inc();
     }
     state
         .metrics
         .request_outcome(req.attribute.as_str(), "created");
-    tracing::info!(request = %req.id, requester = %req.requester, attribute = %req.attribute, node = %req.device.node_id, status = %req.status, "access requested");
+    tracing::info!(request = %req.id, requester = %req.requester, attribute = %req.attribute, node = %req.device.node_id, status = %req.status, plan = ?accepted.plan, "access requested");
     state.kick();
     Ok(submitted)
+}
+
+/// The `approved` audit event of a request approved as it is stored: who
+/// (the requester, or accessbot for an auto-approval) and by which rule.
+fn approved_on_submission(plan: &ApprovalPlan, req: &AccessRequest) -> Option<Approval> {
+    let requester = || Actor::User(req.requester.clone());
+    let (actor, detail) = match plan {
+        ApprovalPlan::SelfApproved => (requester(), json!({ "self_approved": true })),
+        ApprovalPlan::AutoApproved => (
+            Actor::System,
+            json!({ "auto_approved": true, "requester": req.requester }),
+        ),
+        ApprovalPlan::BreakGlass => (requester(), json!({ "break_glass": true })),
+        ApprovalPlan::Ask(_) | ApprovalPlan::AskApprovers => return None,
+    };
+    Some(Approval { actor, detail })
 }

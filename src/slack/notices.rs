@@ -1,6 +1,7 @@
-//! One-off messages about a request, posted once and never edited: a
-//! reminder, a revoke Tailscale has not confirmed and its end, an approver
-//! who cannot be reached, and the stub left where a message was replaced.
+//! One-off messages about a request, posted once and never edited:
+//! reminders (to decide, to review a break-glass grant), a revoke Tailscale
+//! has not confirmed and its end, an approver who cannot be reached, and
+//! the stub left where a message was replaced.
 
 use slack_morphism::prelude::*;
 
@@ -21,6 +22,28 @@ pub fn reminder(ctx: &MessageContext<'_>) -> SlackMessageContent {
         mention(&ctx.req.requester),
         what(ctx)
     ))
+}
+
+/// A nudge in the approval channel for a request still pending.
+pub fn channel_reminder(ctx: &MessageContext<'_>) -> SlackMessageContent {
+    let text = format!(
+        ":bell: Reminder: {} is still waiting for a decision on {}. The request is above.",
+        mention(&ctx.req.requester),
+        what(ctx)
+    );
+    content(text.clone(), vec![section(text)])
+}
+
+/// Told to each approver when a break-glass grant was not reviewed within
+/// `review_within`; the post in `channel` has Acknowledge and Revoke.
+pub fn review_reminder(ctx: &MessageContext<'_>, channel: Option<&str>) -> SlackMessageContent {
+    let there = channel.map(|c| format!(" in <#{c}>")).unwrap_or_default();
+    let text = format!(
+        ":rotating_light: Please review: {} broke the glass for {} and nobody has acknowledged it yet. Acknowledge it or revoke it{there}.",
+        mention(&ctx.req.requester),
+        what(ctx)
+    );
+    content(text.clone(), vec![section(text)])
 }
 
 /// Access was revoked, but Tailscale has not removed it (refused, or kept

@@ -32,6 +32,13 @@ pub enum NotifyEvent {
     RevokeFailed,
     /// The attribute is gone (or cut to another grant's expiry).
     Revoked,
+    /// An approval was counted; more are needed (messages show progress).
+    ApprovalAdded,
+    /// An approver acknowledged a break-glass grant.
+    Acknowledged,
+    /// A break-glass grant's `review_within` passed: remind its approvers
+    /// unless someone acknowledged it.
+    ReviewDue,
 }
 
 impl NotifyEvent {
@@ -50,6 +57,9 @@ impl NotifyEvent {
             Self::Revoking => "revoking",
             Self::RevokeFailed => "revoke_failed",
             Self::Revoked => "revoked",
+            Self::ApprovalAdded => "approval_added",
+            Self::Acknowledged => "acknowledged",
+            Self::ReviewDue => "review_due",
         }
     }
 

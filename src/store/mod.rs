@@ -24,19 +24,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{AccessRequest, NodeId, RequestId, RequestStatus, SlackUserId};
 
+mod approvals;
 mod codec;
 pub mod connect;
 pub mod dialect;
 mod job;
 mod jobs;
 mod locks;
+mod messages;
 pub mod postgres;
 mod requests;
 pub mod sql;
 pub mod sqlite;
 mod submissions;
+mod vote;
 pub use connect::{connect, missing_sqlite_file};
 pub use job::{Job, JobKind, JobStats, NewJob, NotifyEvent};
+pub use messages::{MessageKind, MessageRef};
+pub use vote::{RecordedApproval, Vote, VoteOutcome};
 
 /// Who caused an event: a Slack user, accessbot itself (worker, timeouts),
 /// or the tailnet (an attribute removed outside accessbot).
@@ -138,45 +143,12 @@ impl Transition {
 }
 
 /// The decision recorded with a request created already approved (a
-/// self-approval without confirmation): its `approved` audit event.
+/// self-approval without confirmation, an auto-approval, break glass):
+/// its `approved` audit event.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Approval {
     pub actor: Actor,
     pub detail: serde_json::Value,
-}
-
-/// Which Slack message of a request a reference points at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageKind {
-    ApproverDm,
-    RequesterDm,
-    ChannelPost,
-}
-
-impl MessageKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::ApproverDm => "approver_dm",
-            Self::RequesterDm => "requester_dm",
-            Self::ChannelPost => "channel_post",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::ApproverDm, Self::RequesterDm, Self::ChannelPost]
-            .into_iter()
-            .find(|k| k.as_str() == raw)
-    }
-}
-
-/// Where a posted message lives, so it can be edited with `chat.update`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageRef {
-    pub kind: MessageKind,
-    /// The conversation ID Slack answered with (`D…` for a DM).
-    pub channel: String,
-    pub ts: String,
 }
 
 /// An entry of a request's audit trail.
@@ -254,7 +226,7 @@ pub trait Store: Send + Sync + 'static {
     async fn pending_migrations(&self) -> Result<Vec<String>, StoreError>;
 
     /// Store a new request (its status must be `pending`, or `approved` for a
-    /// self-approval without confirmation), its `created` audit event, the
+    /// request approved on submission), its `created` audit event, the
     /// `approved` event of `approval` (at `decided_at`), and `jobs`, in one
     /// transaction. An ID already stored is [`StoreError::Duplicate`];
     /// another status is [`StoreError::InvalidTransition`].
@@ -316,12 +288,40 @@ pub trait Store: Send + Sync + 'static {
     /// Let the lock go (a lost one is left alone).
     async fn release_lock(&self, name: &str, token: i64) -> Result<(), StoreError>;
 
-    /// Remember (or replace) where one of a request's messages lives.
-    /// Here, in `append_audit` and in `enqueue`, an unknown request is
-    /// [`StoreError::NotFound`].
+    /// Remember (or replace) where one of a request's messages lives: one
+    /// per kind and recipient. Here, in `append_audit` and in `enqueue`, an
+    /// unknown request is [`StoreError::NotFound`].
     async fn set_message_ref(&self, id: RequestId, msg: &MessageRef) -> Result<(), StoreError>;
 
+    /// Ordered by kind, then recipient.
     async fn message_refs(&self, id: RequestId) -> Result<Vec<MessageRef>, StoreError>;
+
+    /// Record one approver's approval of a pending request, once per
+    /// approver (a second click is [`VoteOutcome::AlreadyCounted`]). The
+    /// approval that brings the count to `vote.required` moves the request
+    /// `pending → approved` (decided by that approver, for the shortest
+    /// duration any approver chose) with the `approved` audit event and
+    /// `vote.on_approved`, in the same transaction as the count; an earlier
+    /// one appends `approval_added` and `vote.on_counted`. However many
+    /// race, on any replica, exactly one completes the request. A request
+    /// no longer pending is [`StoreError::Conflict`] (nothing recorded).
+    async fn approve(&self, vote: &Vote) -> Result<VoteOutcome, StoreError>;
+
+    /// A request's approvals, oldest first.
+    async fn approvals(&self, id: RequestId) -> Result<Vec<RecordedApproval>, StoreError>;
+
+    /// Append the audit event `action` and enqueue `jobs` unless the
+    /// request already has an event `action`: true when appended. Exactly
+    /// one of any number of racing callers appends.
+    async fn append_audit_once(
+        &self,
+        id: RequestId,
+        at: DateTime<Utc>,
+        actor: &Actor,
+        action: &str,
+        detail: serde_json::Value,
+        jobs: &[NewJob],
+    ) -> Result<bool, StoreError>;
 
     async fn append_audit(
         &self,

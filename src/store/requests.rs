@@ -1,4 +1,4 @@
-//! A request's rows (the request, its audit trail, its message refs) read
+//! A request's rows (the request, its audit trail) written and read
 //! into domain values, and the statements that more than one store
 //! operation runs: appending an audit event (alone, or inside a create or
 //! a transition) and filtering requests.
@@ -10,7 +10,7 @@ use sqlx::{ColumnIndex, Executor, QueryBuilder, Row as _};
 use super::codec::{self, clean, clean_json};
 use super::dialect::{Dialect, Row, Value};
 use super::sql::SqlStore;
-use super::{Actor, AuditEvent, MessageKind, MessageRef, RequestFilter, StoreError};
+use super::{Actor, AuditEvent, RequestFilter, StoreError};
 use crate::domain::{AccessRequest, AttributeKey, AttributeValue, Reason, RequestId, SlackUserId};
 
 /// A new audit event of a request.
@@ -64,16 +64,6 @@ where
             expires_at: D::read_opt_time(row.try_get("expires_at")?)?,
             failure_reason: row.try_get("failure_reason")?,
             decided_by_email: row.try_get("decided_by_email")?,
-        })
-    }
-
-    pub(super) fn read_message_ref(row: &Row<D>) -> Result<MessageRef, StoreError> {
-        let kind: String = row.try_get("kind")?;
-        Ok(MessageRef {
-            kind: MessageKind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown message kind {kind:?}")))?,
-            channel: row.try_get("channel")?,
-            ts: row.try_get("ts")?,
         })
     }
 

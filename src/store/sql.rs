@@ -14,13 +14,13 @@ use serde_json::Value as Json;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Executor, Pool, Row as _};
 
-use super::codec::{self, clean, clean_opt, request_columns};
+use super::codec::{self, clean_opt, request_columns};
 use super::dialect::{Arguments, BindNullable, Connection, Dialect, Row, Value};
 use super::jobs::JobStatements;
-use super::requests::{missing_request, NewAudit};
+use super::requests::NewAudit;
 use super::{
     Actor, Approval, AuditEvent, Job, JobStats, MessageRef, NewJob, NotificationJobs,
-    RequestFilter, Store, StoreError, Submitted, Transition,
+    RecordedApproval, RequestFilter, Store, StoreError, Submitted, Transition, Vote, VoteOutcome,
 };
 use crate::domain::{AccessRequest, RequestId};
 
@@ -220,24 +220,38 @@ where
     }
 
     async fn set_message_ref(&self, id: RequestId, msg: &MessageRef) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO message_refs (request_id, kind, channel, ts) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (request_id, kind) DO UPDATE SET channel = excluded.channel, ts = excluded.ts",
-        )
-        .bind(D::id(id))
-        .bind(msg.kind.as_str().to_owned())
-        .bind(clean(&msg.channel).into_owned())
-        .bind(clean(&msg.ts).into_owned())
-        .execute(&self.pool)
-        .await
-        .map_err(missing_request(id))?;
-        Ok(())
+        Self::upsert_message_ref(&self.pool, id, msg).await
     }
 
     async fn message_refs(&self, id: RequestId) -> Result<Vec<MessageRef>, StoreError> {
-        let sql = "SELECT kind, channel, ts FROM message_refs WHERE request_id = $1 ORDER BY kind";
-        let rows = Self::by_request(sql, id).fetch_all(&self.pool).await?;
-        rows.iter().map(Self::read_message_ref).collect()
+        Self::read_message_refs(&self.pool, id).await
+    }
+
+    async fn approve(&self, vote: &Vote) -> Result<VoteOutcome, StoreError> {
+        Self::record_vote(&self.pool, vote).await
+    }
+
+    async fn approvals(&self, id: RequestId) -> Result<Vec<RecordedApproval>, StoreError> {
+        Self::read_approvals(&self.pool, id).await
+    }
+
+    async fn append_audit_once(
+        &self,
+        id: RequestId,
+        at: DateTime<Utc>,
+        actor: &Actor,
+        action: &str,
+        detail: Json,
+        jobs: &[NewJob],
+    ) -> Result<bool, StoreError> {
+        let event = NewAudit {
+            id,
+            at,
+            actor,
+            action,
+            detail: &detail,
+        };
+        Self::audit_once(&self.pool, event, jobs).await
     }
 
     async fn append_audit(

@@ -28,6 +28,8 @@ macro_rules! on_both_backends {
 
 mod access_model;
 mod access_truth;
+mod approval_policies;
+mod break_glass;
 mod clicks;
 mod home;
 mod http;

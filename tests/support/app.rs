@@ -622,14 +622,29 @@ impl TestApp {
         action: &str,
         id: RequestId,
     ) -> reqwest::Response {
+        self.click_with_state(user, message, action, id, json!({}))
+            .await
+    }
+
+    /// Click `action` on `message` as `user`, with the message's inputs
+    /// holding `values` (see [`payloads::decision_state`]).
+    pub async fn click_with_state(
+        &self,
+        user: &str,
+        message: &Message,
+        action: &str,
+        id: RequestId,
+        values: Value,
+    ) -> reqwest::Response {
         let trigger = self.slack.trigger_for(user);
-        let payload = payloads::message_button(
+        let payload = payloads::message_button_with_state(
             user,
             &message.channel,
             &message.ts,
             action,
             &id.to_string(),
             &trigger,
+            values,
         );
         self.interact(&payload).await
     }

@@ -296,3 +296,35 @@ pub fn app_home_opened(user_id: &str) -> Value {
         "event_time": 1700000000,
     })
 }
+
+/// A button clicked in a message whose inputs hold `values` (its
+/// `state.values`, as Slack sends them with the click).
+pub fn message_button_with_state(
+    user_id: &str,
+    channel: &str,
+    message_ts: &str,
+    action_id: &str,
+    value: &str,
+    trigger_id: &str,
+    values: Value,
+) -> Value {
+    let mut payload = message_button(user_id, channel, message_ts, action_id, value, trigger_id);
+    payload["state"] = json!({ "values": values });
+    payload
+}
+
+/// `state.values` of a message asking to decide: the duration chosen next
+/// to Approve (seconds, sent as the option's value) and the reason typed
+/// for a denial.
+pub fn decision_state(duration: Option<&str>, deny_reason: Option<&str>) -> Value {
+    let selected = duration
+        .map(|d| json!({ "text": { "type": "plain_text", "text": d, "emoji": true }, "value": d }));
+    json!({
+        "decision": {
+            "approve_duration": { "type": "static_select", "selected_option": selected }
+        },
+        "deny_reason": {
+            "deny_reason": { "type": "plain_text_input", "value": deny_reason }
+        }
+    })
+}

@@ -29,7 +29,7 @@ pub(super) async fn checks(api: &SlackApi, config: &Config) -> Vec<Check> {
             let groups = &groups;
             async move {
                 let name = format!("{key} {approver}");
-                match approver_result(api, groups, &key, approver).await {
+                match approver_result(api, groups, &key, approver, "approve").await {
                     Ok(detail) => Check::pass(name, detail),
                     Err(f) => Check::failed(name, f),
                 }
@@ -41,7 +41,10 @@ pub(super) async fn checks(api: &SlackApi, config: &Config) -> Vec<Check> {
 }
 
 /// Why a Slack user cannot approve, if they cannot.
-fn unusable(user: &crate::slack::api::SlackUserInfo, key: &str) -> Result<String, Failure> {
+pub(super) fn unusable(
+    user: &crate::slack::api::SlackUserInfo,
+    key: &str,
+) -> Result<String, Failure> {
     let who = format!("{} ({})", user.name, user.id);
     if user.deleted {
         Err(Failure {
@@ -58,11 +61,14 @@ fn unusable(user: &crate::slack::api::SlackUserInfo, key: &str) -> Result<String
     }
 }
 
-async fn approver_result(
+/// Whether `approver` names someone who can `purpose` ("approve", "be
+/// approved automatically").
+pub(super) async fn approver_result(
     api: &SlackApi,
     groups: &OnceCell<SlackResult<Vec<(String, String)>>>,
     key: &str,
     approver: &ApproverRef,
+    purpose: &str,
 ) -> Result<String, Failure> {
     match approver {
         ApproverRef::Email(email) => match api.lookup_by_email(email).await {
@@ -86,11 +92,7 @@ async fn approver_result(
             Err(e) => Err(call_failure(&e, "users.info", "users:read")),
         },
         ApproverRef::Group(handle) => {
-            let all = groups.get_or_init(|| api.usergroups()).await;
-            let all = all
-                .as_ref()
-                .map_err(|e| call_failure(e, "usergroups.list", "usergroups:read"))?;
-            let Some((id, _)) = all.iter().find(|(_, h)| h.eq_ignore_ascii_case(handle)) else {
+            let Some(id) = group_id(api, groups, handle).await? else {
                 return Err(Failure {
                     problem: format!("no Slack user group has the handle @{handle}"),
                     fix: format!(
@@ -98,14 +100,31 @@ async fn approver_result(
                     ),
                 });
             };
-            match api.usergroup_members(id).await {
+            match api.usergroup_members(&id).await {
                 Ok(members) if members.is_empty() => Err(Failure {
-                    problem: format!("the group @{handle} has no members, so nobody can approve through it"),
-                    fix: format!("add the approvers to @{handle} in Slack (People → User groups)"),
+                    problem: format!("the group @{handle} has no members, so nobody can {purpose} through it"),
+                    fix: format!("add the people to @{handle} in Slack (People → User groups)"),
                 }),
                 Ok(members) => Ok(format!("user group {id} with {} member(s)", members.len())),
                 Err(e) => Err(call_failure(&e, "usergroups.users.list", "usergroups:read")),
             }
         }
     }
+}
+
+/// The ID of the user group with this handle (`None`: no such group),
+/// from one `usergroups.list` shared by all checks.
+pub(super) async fn group_id(
+    api: &SlackApi,
+    groups: &OnceCell<SlackResult<Vec<(String, String)>>>,
+    handle: &str,
+) -> Result<Option<String>, Failure> {
+    let all = groups.get_or_init(|| api.usergroups()).await;
+    let all = all
+        .as_ref()
+        .map_err(|e| call_failure(e, "usergroups.list", "usergroups:read"))?;
+    Ok(all
+        .iter()
+        .find(|(_, h)| h.eq_ignore_ascii_case(handle))
+        .map(|(id, _)| id.clone()))
 }

@@ -1,5 +1,5 @@
-//! The bot can post in every notify channel: tested with a message
-//! scheduled far ahead and deleted at once, so nobody sees anything.
+//! The bot can post in every notify and approval channel: tested with a
+//! message scheduled far ahead and deleted at once, so nobody sees anything.
 
 use super::auth::Identity;
 use super::{call_failure, Check, Failure};
@@ -14,11 +14,15 @@ const TEST_TEXT: &str =
 pub(super) async fn checks(api: &SlackApi, config: &Config, identity: &Identity) -> Vec<Check> {
     // One test per channel, naming every profile that posts there.
     let mut channels: Vec<(String, Vec<String>)> = Vec::new();
-    for (i, p) in config.profiles.iter().enumerate() {
-        let Some(channel) = &p.notify_channel else {
-            continue;
-        };
-        let key = format!("profiles[{i}].notify_channel");
+    let posting = config.profiles.iter().enumerate().flat_map(|(i, p)| {
+        let notify = p.notify_channel.as_ref().map(|c| (c, "notify_channel"));
+        let approval = p.approval.channel.as_ref().map(|c| (c, "approval_channel"));
+        [notify, approval]
+            .into_iter()
+            .flatten()
+            .map(move |(c, field)| (c, format!("profiles[{i}].{field}")))
+    });
+    for (channel, key) in posting {
         match channels.iter_mut().find(|(c, _)| c == channel.as_str()) {
             Some((_, keys)) => keys.push(key),
             None => channels.push((channel.as_str().to_owned(), vec![key])),

@@ -1,11 +1,13 @@
 //! The Slack checks: the bot token works and has every scope the code
-//! uses, every configured approver resolves to a person, and the bot can
-//! post in every notify channel (tested with a scheduled message that is
-//! deleted at once, so nobody sees anything).
+//! uses, every configured approver resolves to a person, the approval
+//! policies are possible (enough approvers, `auto_approve` entries exist),
+//! and the bot can post in every notify and approval channel (tested with a
+//! scheduled message that is deleted at once, so nobody sees anything).
 
 mod approvers;
 mod auth;
 mod channels;
+mod policies;
 
 use super::{Check, Failure};
 use crate::config::Config;
@@ -52,11 +54,13 @@ pub(super) async fn checks(config: &Config) -> Vec<Check> {
             return out;
         }
     };
-    let (approvers, channels) = tokio::join!(
+    let (approvers, policies, channels) = tokio::join!(
         approvers::checks(&api, config),
+        policies::checks(&api, config),
         channels::checks(&api, config, &identity)
     );
     out.extend(approvers);
+    out.extend(policies);
     out.extend(channels);
     out
 }

@@ -5,6 +5,7 @@
 //! into one [`Problems`], so every problem in the file is listed at once,
 //! in file order.
 
+mod approval;
 mod profiles;
 mod rules;
 mod sections;

@@ -49,15 +49,15 @@ pub(super) fn profiles(p: &mut Problems, raw: Vec<RawProfile>) -> Vec<Profile> {
 
 /// Names the keys of the `i`th profile: `profiles[i].field`.
 #[derive(Clone, Copy)]
-struct ProfileKeys(usize);
+pub(super) struct ProfileKeys(usize);
 
 impl ProfileKeys {
-    fn key(self, field: &str) -> String {
+    pub fn key(self, field: &str) -> String {
         format!("profiles[{}].{field}", self.0)
     }
 
     /// An entry of a list: `profiles[i].field[j]`.
-    fn entry(self, field: &str, j: usize) -> String {
+    pub fn entry(self, field: &str, j: usize) -> String {
         format!("profiles[{}].{field}[{j}]", self.0)
     }
 }
@@ -79,7 +79,12 @@ fn profile(p: &mut Problems, keys: ProfileKeys, rp: RawProfile) -> Option<Profil
         Some(_) => p.duration(&max_duration_key, &rp.max_duration, MAX_DURATION),
         None => MIN_MAX_DURATION,
     };
-    let approvers = approvers(p, keys, rp.approvers.as_deref().unwrap_or_default());
+    let approvers = approvers(
+        p,
+        keys,
+        "approvers",
+        rp.approvers.as_deref().unwrap_or_default(),
+    );
     let can_self_approve = rp.can_self_approve.unwrap_or(false);
     let confirm_self_approval = rp.confirm_self_approval.unwrap_or(false);
     let allow_guests = rp.allow_guests.unwrap_or(false);
@@ -99,6 +104,22 @@ fn profile(p: &mut Problems, keys: ProfileKeys, rp: RawProfile) -> Option<Profil
         "must be one of \"own\", \"own_and_tagged\", \"any\"",
     );
     let value = value(p, keys, rp.value);
+    let approval = super::approval::policy(
+        p,
+        keys,
+        super::approval::RawApproval {
+            approval: rp.approval,
+            approvals_required: rp.approvals_required,
+            approval_channel: rp.approval_channel,
+            break_glass: rp.break_glass,
+            review_within: rp.review_within,
+            auto_approve: rp.auto_approve,
+        },
+        super::approval::Context {
+            approvers: &approvers,
+            notify_channel: notify_channel.as_ref(),
+        },
+    );
 
     if p.count() > before {
         return None;
@@ -114,6 +135,7 @@ fn profile(p: &mut Problems, keys: ProfileKeys, rp: RawProfile) -> Option<Profil
         devices,
         value,
         allow_guests,
+        approval,
     })
 }
 
@@ -125,16 +147,22 @@ fn attribute(p: &mut Problems, keys: ProfileKeys, raw: &Option<String>) -> Optio
         .ok()
 }
 
-/// The approvers that parse, each once; every other entry is reported.
-fn approvers(p: &mut Problems, keys: ProfileKeys, raw: &[String]) -> Vec<ApproverRef> {
+/// The people (`approvers`, `auto_approve`) that parse, each once; every
+/// other entry is reported.
+pub(super) fn approvers(
+    p: &mut Problems,
+    keys: ProfileKeys,
+    field: &str,
+    raw: &[String],
+) -> Vec<ApproverRef> {
     let mut approvers = Vec::new();
     for (j, a) in raw.iter().enumerate() {
         match ApproverRef::parse(a) {
             Ok(r) if approvers.contains(&r) => {
-                p.push(&keys.entry("approvers", j), Some(a), "is listed twice")
+                p.push(&keys.entry(field, j), Some(a), "is listed twice")
             }
             Ok(r) => approvers.push(r),
-            Err(rule) => p.push(&keys.entry("approvers", j), Some(a), rule),
+            Err(rule) => p.push(&keys.entry(field, j), Some(a), rule),
         }
     }
     approvers

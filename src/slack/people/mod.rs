@@ -61,8 +61,14 @@ impl Directory {
     /// The profile's approver IDs in config order, without repeats; `None`
     /// while one of its e-mails or groups was never looked up.
     fn approver_ids(&self, profile: &Profile) -> Option<Vec<SlackUserId>> {
+        self.ids_of(&profile.approvers)
+    }
+
+    /// The people `refs` name, in order, without repeats; `None` while one
+    /// of its e-mails or groups was never looked up.
+    fn ids_of(&self, refs: &[ApproverRef]) -> Option<Vec<SlackUserId>> {
         let mut ordered: Vec<SlackUserId> = Vec::new();
-        for r in &profile.approvers {
+        for r in refs {
             let found: Vec<SlackUserId> = match r {
                 ApproverRef::User(u) => vec![u.clone()],
                 ApproverRef::Email(e) => self.emails.get(e)?.iter().cloned().collect(),
@@ -75,6 +81,14 @@ impl Directory {
             }
         }
         Some(ordered)
+    }
+
+    /// The profile's `auto_approve` people (not deactivated); `None`
+    /// while not looked up.
+    fn auto_approved(&self, profile: &Profile) -> Option<BTreeSet<SlackUserId>> {
+        let ids = self.ids_of(&profile.approval.auto_approve)?;
+        let active = |u: &SlackUserId| self.users.get(u).is_none_or(|k| !k.info.deleted);
+        Some(ids.into_iter().filter(active).collect())
     }
 
     fn approvers(&self, profile: &Profile) -> Option<Approvers> {
@@ -221,6 +235,27 @@ impl People {
         }
         self.resolve_now(profile).await?;
         self.cached_approvers(profile)
+            .ok_or_else(|| SlackApiError::Api("approvers_unresolved".into()))
+    }
+
+    /// Who the profile approves without a click, from the directory
+    /// only; `None` while never looked up.
+    pub fn cached_auto_approved(&self, profile: &Profile) -> Option<BTreeSet<SlackUserId>> {
+        self.dir().auto_approved(profile)
+    }
+
+    /// Who the profile approves without a click (`auto_approve`), from the
+    /// directory, or looked up now when it never resolved them.
+    pub async fn auto_approved(&self, profile: &Profile) -> SlackResult<BTreeSet<SlackUserId>> {
+        if profile.approval.auto_approve.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        if let Some(found) = self.dir().auto_approved(profile) {
+            return Ok(found);
+        }
+        self.resolve_now(profile).await?;
+        self.dir()
+            .auto_approved(profile)
             .ok_or_else(|| SlackApiError::Api("approvers_unresolved".into()))
     }
 

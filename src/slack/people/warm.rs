@@ -28,7 +28,8 @@ const SWEEP_ABOVE: usize = 100;
 /// Forget requesters (people who approve nothing) not seen for this long.
 const FORGET_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-/// The e-mails and groups some profile names, each once.
+/// The e-mails and groups some profile names (as approvers or in
+/// `auto_approve`), each once.
 #[derive(Default)]
 struct References {
     groups: BTreeSet<String>,
@@ -38,7 +39,8 @@ struct References {
 impl References {
     fn of<'a>(profiles: impl IntoIterator<Item = &'a Profile>) -> Self {
         let mut refs = Self::default();
-        for r in profiles.into_iter().flat_map(|p| &p.approvers) {
+        let named = |p: &'a Profile| p.approvers.iter().chain(&p.approval.auto_approve);
+        for r in profiles.into_iter().flat_map(named) {
             match r {
                 ApproverRef::Group(g) => refs.groups.insert(g.clone()),
                 ApproverRef::Email(e) => refs.emails.insert(e.clone()),
@@ -95,7 +97,9 @@ impl People {
     /// start-up): look it up now, with a few names to show.
     pub(super) async fn resolve_now(&self, profile: &Profile) -> SlackResult<()> {
         let _one_at_a_time = self.resolving.lock().await;
-        if self.cached_approvers(profile).is_some() {
+        let resolved =
+            self.cached_approvers(profile).is_some() && self.dir().auto_approved(profile).is_some();
+        if resolved {
             return Ok(()); // resolved while we waited
         }
         self.resolve(&References::of([profile]), Priority::Person)

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use slack_morphism::prelude::*;
 
+use super::approval_note::{in_place_of_approver, policy_note};
 use crate::domain::policy::{ApprovalPlan, EligibleApprovers};
 use crate::domain::profile::format_duration;
 use crate::domain::reason::MAX_REASON_LEN;
@@ -83,6 +84,11 @@ pub enum ApproverField {
     },
     /// Nobody can approve: said plainly instead of an empty list.
     NoOne,
+    /// The profile does not ask (every approver is asked, or break glass):
+    /// its policy is said instead.
+    NotAsked,
+    /// The requester is approved without a click (`auto_approve`).
+    Automatic,
 }
 
 impl ApproverField {
@@ -218,7 +224,11 @@ pub fn request_form(
     }
     blocks.push(input(Field::Duration, duration.with_options(durations)).into());
 
-    blocks.push(approver_block(approvers, prefill.approver.as_ref()));
+    blocks.push(approver_block(
+        selected,
+        approvers,
+        prefill.approver.as_ref(),
+    ));
 
     let mut reason = SlackBlockPlainTextInputElement::new()
         .with_action_id(action(ids::REASON))
@@ -244,8 +254,16 @@ pub fn request_form(
     )
 }
 
-fn approver_block(field: &ApproverField, prefill: Option<&SlackUserId>) -> SlackBlock {
+fn approver_block(
+    profile: &Profile,
+    field: &ApproverField,
+    prefill: Option<&SlackUserId>,
+) -> SlackBlock {
     match field {
+        ApproverField::NotAsked => in_place_of_approver(policy_note(profile)),
+        ApproverField::Automatic => in_place_of_approver(
+            ":white_check_mark: You are approved automatically for this access: no approver is needed.".into(),
+        ),
         ApproverField::Loading => context("_Looking up who can approve…_"),
         ApproverField::NoOne => context(
             ":warning: Nobody who can approve this access was found in Slack. Ask the accessbot admins to check the profile's approvers.",
@@ -310,8 +328,19 @@ pub fn submitted_text(plan: &ApprovalPlan, requester: &SlackUserId) -> String {
         ApprovalPlan::Ask(a) => {
             format!("Request sent to <@{a}>. You'll get a DM when they decide.")
         }
+        ApprovalPlan::AskApprovers => {
+            "Request sent to the approvers. You'll get a DM when it is decided.".to_owned()
+        }
         ApprovalPlan::SelfApproved => {
             "No approval needed: access is being granted. You'll get a DM when it's active."
+                .to_owned()
+        }
+        ApprovalPlan::AutoApproved => {
+            "You are approved automatically: access is being granted. You'll get a DM when it's active."
+                .to_owned()
+        }
+        ApprovalPlan::BreakGlass => {
+            "Break glass: access is being granted now, announced and reviewed afterwards. You'll get a DM when it's active."
                 .to_owned()
         }
     }

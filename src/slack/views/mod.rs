@@ -1,5 +1,6 @@
 //! Views (modals, App Home) and their pieces.
 
+mod approval_note;
 pub mod devices;
 pub mod form;
 pub mod home;
