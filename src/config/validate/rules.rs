@@ -164,6 +164,13 @@ pub(super) struct DurationRule {
     pub max: Duration,
 }
 
+impl DurationRule {
+    /// A duration setting's rule: its default, then the range it must fall in.
+    pub(super) const fn new(default: Duration, min: Duration, max: Duration) -> Self {
+        Self { default, min, max }
+    }
+}
+
 pub(super) const fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }

@@ -18,48 +18,18 @@ use crate::domain::profile::MAX_MAX_DURATION;
 const DEFAULT_LISTEN: ([u8; 4], u16) = ([0, 0, 0, 0], 8080);
 
 // Each duration setting's default and range.
-const SLACK_REQUEST_TIMEOUT: DurationRule = DurationRule {
-    default: secs(10),
-    min: secs(1),
-    max: secs(120),
-};
-const TAILSCALE_REQUEST_TIMEOUT: DurationRule = DurationRule {
-    default: secs(15),
-    min: secs(1),
-    max: secs(120),
-};
-const DEVICE_CACHE_TTL: DurationRule = DurationRule {
-    default: secs(60),
-    min: secs(1),
-    max: secs(3600),
-};
-const PENDING_TIMEOUT: DurationRule = DurationRule {
-    default: secs(24 * 3600),
-    min: secs(60),
-    max: MAX_MAX_DURATION,
-};
-const POLL_INTERVAL: DurationRule = DurationRule {
-    default: secs(2),
-    min: Duration::from_millis(10),
-    max: secs(60),
-};
-const RECONCILE_INTERVAL: DurationRule = DurationRule {
-    default: secs(300),
-    min: secs(1),
-    max: secs(24 * 3600),
-};
+const SLACK_REQUEST_TIMEOUT: DurationRule = DurationRule::new(secs(10), secs(1), secs(120));
+const TAILSCALE_REQUEST_TIMEOUT: DurationRule = DurationRule::new(secs(15), secs(1), secs(120));
+const DEVICE_CACHE_TTL: DurationRule = DurationRule::new(secs(60), secs(1), secs(3600));
+const PENDING_TIMEOUT: DurationRule =
+    DurationRule::new(secs(24 * 3600), secs(60), MAX_MAX_DURATION);
+const POLL_INTERVAL: DurationRule = DurationRule::new(secs(2), Duration::from_millis(10), secs(60));
+const RECONCILE_INTERVAL: DurationRule = DurationRule::new(secs(300), secs(1), secs(24 * 3600));
 // How long a client may take to send headers or a body: short enough that
 // idle connections cannot pile up, long enough for a slow mobile link.
-const CLIENT_TIMEOUT: DurationRule = DurationRule {
-    default: secs(10),
-    min: Duration::from_millis(100),
-    max: secs(300),
-};
-const SHUTDOWN_TIMEOUT: DurationRule = DurationRule {
-    default: secs(25),
-    min: secs(1),
-    max: secs(600),
-};
+const CLIENT_TIMEOUT: DurationRule =
+    DurationRule::new(secs(10), Duration::from_millis(100), secs(300));
+const SHUTDOWN_TIMEOUT: DurationRule = DurationRule::new(secs(25), secs(1), secs(600));
 
 pub(super) fn server(p: &mut Problems, env: &dyn Env, raw: RawServer) -> ServerConfig {
     let limits = limits(p, &raw);

@@ -346,25 +346,19 @@ pub fn submitted_text(plan: &ApprovalPlan, requester: &SlackUserId) -> String {
     }
 }
 
+/// A modal that only says `text`, titled `title`, closed with `close`.
+fn message_view(title: &str, text: &str, close: &str) -> SlackView {
+    let blocks = vec![crate::slack::blocks::section(text)];
+    SlackView::Modal(SlackModalView::new(plain(title), blocks).with_close(plain(close)))
+}
+
 /// What the modal turns into when a submission has problems but the form
 /// asks no question to show them next to.
 pub fn problem_view(text: &str) -> SlackView {
-    SlackView::Modal(
-        SlackModalView::new(
-            plain("Request not sent"),
-            vec![crate::slack::blocks::section(text)],
-        )
-        .with_close(plain("Close")),
-    )
+    message_view("Request not sent", text, "Close")
 }
 
 /// What the modal turns into after a valid submission.
 pub fn submitted_view(text: &str) -> SlackView {
-    SlackView::Modal(
-        SlackModalView::new(
-            plain("Request sent"),
-            vec![crate::slack::blocks::section(text)],
-        )
-        .with_close(plain("Done")),
-    )
+    message_view("Request sent", text, "Done")
 }
