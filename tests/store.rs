@@ -63,6 +63,7 @@ fn request(requester: &str, node: &str, attribute: &str, created: DateTime<Utc>)
         decided_at: None,
         expires_at: None,
         failure_reason: None,
+        extends: None,
     }
 }
 

@@ -242,6 +242,7 @@ pub async fn validate(
                     decided_at,
                     expires_at: None,
                     failure_reason: None,
+                    extends: None,
                 },
                 plan,
             })
@@ -251,11 +252,11 @@ pub async fn validate(
 }
 
 const DEVICE_NOT_FOUND: &str = "That device was not found in the tailnet.";
-const NOBODY_TO_ASK: &str = "Nobody who can approve this access was found in Slack. Ask the accessbot admins to check the profile's approvers.";
+pub(super) const NOBODY_TO_ASK: &str = "Nobody who can approve this access was found in Slack. Ask the accessbot admins to check the profile's approvers.";
 
 /// Is the requester on the profile's `auto_approve` list? Not when Slack
 /// cannot say in time: the request then goes to the approvers.
-async fn auto_approved(
+pub(super) async fn auto_approved(
     state: &AppState,
     profile: Option<&Profile>,
     requester: &SlackUserId,
@@ -274,7 +275,7 @@ async fn auto_approved(
 }
 
 /// Every approver is asked by DM, but there is nobody to send one to.
-fn nobody_to_ask(
+pub(super) fn nobody_to_ask(
     profile: &Profile,
     named: &[(SlackUserId, String)],
     requester: &SlackUserId,

@@ -28,6 +28,7 @@ mod approvals;
 mod codec;
 pub mod connect;
 pub mod dialect;
+mod extend;
 mod job;
 mod jobs;
 mod locks;
@@ -180,7 +181,29 @@ pub struct RequestFilter {
     pub expires_before: Option<DateTime<Utc>>,
     /// Only requests created at or before this time.
     pub created_before: Option<DateTime<Utc>>,
+    /// Only requests to extend this grant.
+    pub extends: Option<RequestId>,
     pub limit: Option<u32>,
+}
+
+/// Time added to an active grant (Extend), applied only if the grant is
+/// still active and still ends at `expected_until`.
+#[derive(Clone, Debug)]
+pub struct Extension {
+    pub grant: RequestId,
+    /// The grant's expiry the extension was computed from.
+    pub expected_until: DateTime<Utc>,
+    pub new_until: DateTime<Utc>,
+    pub actor: Actor,
+    pub at: DateTime<Utc>,
+    /// Context of the `extended` audit event (who asked, how much, why).
+    pub detail: serde_json::Value,
+    /// The approved request to extend the grant that this applies: it
+    /// goes `approved → extended` (its `expires_at` the grant's new
+    /// expiry) in the same transaction, with the same event.
+    pub request: Option<RequestId>,
+    /// Jobs enqueued in the same transaction.
+    pub jobs: Vec<NewJob>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -196,6 +219,10 @@ pub enum StoreError {
     NotFound(RequestId),
     #[error(transparent)]
     InvalidTransition(#[from] crate::domain::InvalidTransition),
+    /// An active grant's expiry is no longer the one an extension was
+    /// computed from (another extension got there first).
+    #[error("the expiry of request {0} changed meanwhile")]
+    ExpiryChanged(RequestId),
     #[error("request {0} already exists")]
     Duplicate(RequestId),
     #[error("stored data is corrupt: {0}")]
@@ -253,6 +280,16 @@ pub trait Store: Send + Sync + 'static {
     /// unknown one [`StoreError::NotFound`]. `from → to` outside the state
     /// machine is [`StoreError::InvalidTransition`], checked first.
     async fn transition(&self, t: Transition) -> Result<AccessRequest, StoreError>;
+
+    /// Extend an active grant: compare-and-set on its status (`active`)
+    /// and expiry (`expected_until`), which becomes `new_until`; appends
+    /// the grant's `extended` audit event, finishes the extension request
+    /// (`approved → extended`) if there is one, and enqueues the jobs, in
+    /// one transaction. A grant no longer active is [`StoreError::Conflict`]
+    /// (so is an extension request no longer approved, with its ID); one
+    /// whose expiry moved is [`StoreError::ExpiryChanged`]. Returns the
+    /// grant as extended.
+    async fn extend_grant(&self, ext: &Extension) -> Result<AccessRequest, StoreError>;
 
     /// Record that granting an `approved` request was given up (`reason`),
     /// with an audit event `grant_given_up`; the request stays `approved`

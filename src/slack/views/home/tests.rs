@@ -39,6 +39,7 @@ fn item(status: RequestStatus) -> Item {
             decided_at: Some(at(0)),
             expires_at: Some(at(3600)),
             failure_reason: None,
+            extends: None,
         },
         profile_name: "Production".into(),
     }
