@@ -27,7 +27,7 @@ pub const REVOKE_PATIENCE: i32 = 4;
 pub async fn run_grant(state: &AppState, req: AccessRequest, run: JobRun) -> Result<(), JobError> {
     if req.is_extension() {
         // Never a grant of its own: its time goes to the grant it extends.
-        return super::extend::apply::run(state, req).await;
+        return super::extend::apply::run(state, req, run).await;
     }
     if req.status != RequestStatus::Approved {
         return Ok(()); // done by an earlier run, or cancelled

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use accessbot::domain::{AccessRequest, RequestStatus};
 use accessbot::store::{
-    Actor, DynStore, Extension, JobKind, NewJob, NotifyEvent, RequestFilter, StoreError,
-    Transition,
+    Actor, DynStore, Extension, JobKind, NewJob, NotifyEvent, RequestFilter, StoreError, Transition,
 };
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -23,8 +22,14 @@ async fn active_grant(store: &DynStore) -> AccessRequest {
     let req = pending(at(0));
     store.create_request(&req, None, &[]).await.unwrap();
     let approver = user("UAPPROVER1");
-    let t = Transition::new(req.id, Pending, Approved, Actor::User(approver.clone()), at(0))
-        .decided_by(approver, None);
+    let t = Transition::new(
+        req.id,
+        Pending,
+        Approved,
+        Actor::User(approver.clone()),
+        at(0),
+    )
+    .decided_by(approver, None);
     store.transition(t).await.unwrap();
     let t = Transition::new(req.id, Approved, Active, Actor::System, at(1)).expires_at(at(3600));
     store.transition(t).await.unwrap()
@@ -91,7 +96,13 @@ pub async fn extending_a_grant_is_a_compare_and_set_on_its_expiry(db: &TestDb) {
     ));
 
     // A grant no longer active is not extended; an unknown one is not found.
-    let t = Transition::new(grant.id, Active, RequestStatus::Revoking, Actor::System, at(70));
+    let t = Transition::new(
+        grant.id,
+        Active,
+        RequestStatus::Revoking,
+        Actor::System,
+        at(70),
+    );
     store.transition(t).await.unwrap();
     let late = extension(&grant, at(7200), at(9000));
     assert!(matches!(
@@ -106,7 +117,12 @@ pub async fn extending_a_grant_is_a_compare_and_set_on_its_expiry(db: &TestDb) {
         Err(StoreError::NotFound(id)) if id == unknown.grant
     ));
     assert_eq!(
-        store.get_request(grant.id).await.unwrap().unwrap().expires_at,
+        store
+            .get_request(grant.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
         Some(at(7200))
     );
 }
@@ -153,7 +169,10 @@ pub async fn an_approved_extension_request_is_finished_with_the_grant(db: &TestD
     asked.decided_by = Some(user("UAPPROVER1"));
     asked.decided_at = Some(at(40));
     store.create_request(&asked, None, &[]).await.unwrap();
-    assert_eq!(store.get_request(asked.id).await.unwrap(), Some(asked.clone()));
+    assert_eq!(
+        store.get_request(asked.id).await.unwrap(),
+        Some(asked.clone())
+    );
     let children = store
         .list_requests(&RequestFilter {
             extends: Some(grant.id),
@@ -166,7 +185,8 @@ pub async fn an_approved_extension_request_is_finished_with_the_grant(db: &TestD
 
     let mut ext = extension(&grant, at(3600), at(10800));
     ext.request = Some(asked.id);
-    ext.jobs.push(notify(asked.id, NotifyEvent::Extended, at(60)));
+    ext.jobs
+        .push(notify(asked.id, NotifyEvent::Extended, at(60)));
     store.extend_grant(&ext).await.unwrap();
     let done = store.get_request(asked.id).await.unwrap().unwrap();
     assert_eq!(done.status, RequestStatus::Extended);

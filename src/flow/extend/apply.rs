@@ -11,7 +11,7 @@ use super::after_extension;
 use crate::domain::extension::{approved_until, plain_time};
 use crate::domain::profile::format_duration;
 use crate::domain::{AccessRequest, RequestStatus};
-use crate::flow::jobs::JobError;
+use crate::flow::jobs::{JobError, JobRun};
 use crate::state::AppState;
 use crate::store::{Actor, Extension, NewJob, NotifyEvent, StoreError, Transition};
 
@@ -24,15 +24,32 @@ enum Next {
     Fail(String),
 }
 
-/// The grant job of an approved request to extend a grant.
-pub async fn run(state: &AppState, req: AccessRequest) -> Result<(), JobError> {
+/// The grant job of an approved request to extend a grant. Should it keep
+/// failing to the last attempt, the request fails rather than stay
+/// approved for ever.
+pub async fn run(state: &AppState, req: AccessRequest, run: JobRun) -> Result<(), JobError> {
+    match apply(state, &req).await {
+        Err(e) if run.last_attempt => {
+            tracing::warn!(request = %req.id, error = ?e, "giving up on an extension");
+            fail(
+                state,
+                &req,
+                "accessbot could not apply it; please ask again",
+            )
+            .await
+        }
+        other => other,
+    }
+}
+
+async fn apply(state: &AppState, req: &AccessRequest) -> Result<(), JobError> {
     if req.status != RequestStatus::Approved {
         return Ok(()); // applied by an earlier run, or cancelled
     }
     for _ in 0..ATTEMPTS {
-        let ext = match next(state, &req).await? {
+        let ext = match next(state, req).await? {
             Next::Extend(ext) => ext,
-            Next::Fail(why) => return fail(state, &req, &why).await,
+            Next::Fail(why) => return fail(state, req, &why).await,
         };
         match state.store.extend_grant(&ext).await {
             Ok(_) => {
