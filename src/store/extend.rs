@@ -4,14 +4,35 @@
 //! transaction, so the grant's expiry only ever moves by one extension
 //! at a time and an approved extension is applied exactly once.
 
+use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, Pool, Row as _};
 
 use super::codec::{self, request_columns};
 use super::dialect::{Connection, Dialect, Row, Value};
 use super::requests::NewAudit;
 use super::sql::SqlStore;
-use super::{Extension, StoreError};
+use super::{Actor, NewJob, StoreError};
 use crate::domain::{AccessRequest, RequestId, RequestStatus};
+
+/// Time added to an active grant (Extend), applied only if the grant is
+/// still active and still ends at `expected_until`.
+#[derive(Clone, Debug)]
+pub struct Extension {
+    pub grant: RequestId,
+    /// The grant's expiry the extension was computed from.
+    pub expected_until: DateTime<Utc>,
+    pub new_until: DateTime<Utc>,
+    pub actor: Actor,
+    pub at: DateTime<Utc>,
+    /// Context of the `extended` audit event (who asked, how much, why).
+    pub detail: serde_json::Value,
+    /// The approved request to extend the grant that this applies: it
+    /// goes `approved → extended` (its `expires_at` the grant's new
+    /// expiry) in the same transaction, with the same event.
+    pub request: Option<RequestId>,
+    /// Jobs enqueued in the same transaction.
+    pub jobs: Vec<NewJob>,
+}
 
 impl<D: Dialect> SqlStore<D>
 where

@@ -40,6 +40,7 @@ pub mod sqlite;
 mod submissions;
 mod vote;
 pub use connect::{connect, missing_sqlite_file};
+pub use extend::Extension;
 pub use job::{Job, JobKind, JobStats, NewJob, NotifyEvent};
 pub use messages::{MessageKind, MessageRef};
 pub use vote::{RecordedApproval, Vote, VoteOutcome};
@@ -184,26 +185,6 @@ pub struct RequestFilter {
     /// Only requests to extend this grant.
     pub extends: Option<RequestId>,
     pub limit: Option<u32>,
-}
-
-/// Time added to an active grant (Extend), applied only if the grant is
-/// still active and still ends at `expected_until`.
-#[derive(Clone, Debug)]
-pub struct Extension {
-    pub grant: RequestId,
-    /// The grant's expiry the extension was computed from.
-    pub expected_until: DateTime<Utc>,
-    pub new_until: DateTime<Utc>,
-    pub actor: Actor,
-    pub at: DateTime<Utc>,
-    /// Context of the `extended` audit event (who asked, how much, why).
-    pub detail: serde_json::Value,
-    /// The approved request to extend the grant that this applies: it
-    /// goes `approved → extended` (its `expires_at` the grant's new
-    /// expiry) in the same transaction, with the same event.
-    pub request: Option<RequestId>,
-    /// Jobs enqueued in the same transaction.
-    pub jobs: Vec<NewJob>,
 }
 
 #[derive(Debug, thiserror::Error)]

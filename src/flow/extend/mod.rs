@@ -22,7 +22,7 @@ use super::submit::{self, Accepted, NOBODY_TO_ASK};
 use crate::domain::approval::Requester;
 use crate::domain::extension::{self, ExtendErrors, ExtendField, Path};
 use crate::domain::policy::ApprovalPlan;
-use crate::domain::{AccessRequest, Profile, Reason, RequestId, RequestStatus, SlackUserId};
+use crate::domain::{AccessRequest, Profile, Reason, RequestId, SlackUserId};
 use crate::state::AppState;
 use crate::store::{Actor, Extension, JobKind, NewJob, NotifyEvent, StoreError};
 
@@ -237,17 +237,7 @@ async fn ask(
         return Err(refused(NOBODY_TO_ASK));
     }
     let now = state.now();
-    let (status, approver, decided_by, decided_at) = match &plan {
-        ApprovalPlan::Ask(a) => (RequestStatus::Pending, Some(a.clone()), None, None),
-        ApprovalPlan::AskApprovers => (RequestStatus::Pending, None, None, None),
-        ApprovalPlan::SelfApproved | ApprovalPlan::BreakGlass => (
-            RequestStatus::Approved,
-            None,
-            Some(requester.clone()),
-            Some(now),
-        ),
-        ApprovalPlan::AutoApproved => (RequestStatus::Approved, None, None, Some(now)),
-    };
+    let (status, approver, decided_by, decided_at) = submit::stored_as(&plan, requester, now);
     let request = AccessRequest {
         id: RequestId::new(),
         requester: requester.clone(),
