@@ -64,14 +64,12 @@ fn id(r: &AccessRequest) -> String {
 pub(super) fn waiting(i: &Item) -> Vec<SlackBlock> {
     let r = &i.req;
     let asks = match r.is_extension() {
-        true => "asks to extend",
-        false => "requests",
+        true => format!("asks to extend {}", what(i)),
+        false => format!("requests {} for *{}*", what(i), format_duration(r.duration)),
     };
     let text = format!(
-        "{} {asks} {} for *{}*\n*Reason:* {}\nRequested {}",
+        "{} {asks}\n*Reason:* {}\nRequested {}",
         mention(&r.requester),
-        what(i),
-        format_duration(r.duration),
         escape(&fit(r.reason.as_str(), 300)),
         slack_date(r.created_at)
     );
