@@ -7,6 +7,9 @@ mod support;
 #[path = "store/approvals.rs"]
 mod approvals;
 use approvals::*;
+#[path = "store/extend.rs"]
+mod extend;
+use extend::*;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -63,6 +66,7 @@ fn request(requester: &str, node: &str, attribute: &str, created: DateTime<Utc>)
         decided_at: None,
         expires_at: None,
         failure_reason: None,
+        extends: None,
     }
 }
 
@@ -1590,4 +1594,7 @@ conformance!(
     a_given_up_grant_keeps_its_status_until_settled,
     the_deciders_email_is_kept,
     jobs_are_enqueued_once_and_renewed_while_running,
+    extending_a_grant_is_a_compare_and_set_on_its_expiry,
+    racing_extensions_of_one_grant_have_one_winner,
+    an_approved_extension_request_is_finished_with_the_grant,
 );

@@ -49,6 +49,7 @@ fn pending() -> AccessRequest {
         decided_at: None,
         expires_at: None,
         failure_reason: None,
+        extends: None,
     }
 }
 

@@ -87,6 +87,7 @@ raw_section! {
         // A boolean, an integer or a string: validation checks which.
         value: toml::Value;
         approval, approval_channel, review_within: String;
+        extend_without_approval: String;
         approvals_required: i64;
         break_glass: bool;
         auto_approve: Vec<String>;

@@ -88,6 +88,9 @@ pub struct Wanted {
 /// When `req` would end if it is (or becomes) active: its stored expiry
 /// once active, else decision time + duration.
 pub fn access_until(req: &AccessRequest) -> Option<DateTime<Utc>> {
+    if req.is_extension() {
+        return None; // its time is its grant's
+    }
     match req.status {
         RequestStatus::Active | RequestStatus::Revoking => req.expires_at,
         RequestStatus::Approved => req.decided_at.map(|d| req.expiry_from(d)),
@@ -103,8 +106,12 @@ pub const TAILSCALE_EXPIRY_LAG: chrono::Duration = chrono::Duration::minutes(5);
 /// The latest moment `req` could have put access on the tailnet: its
 /// expiry once active, or what its expiry would have been for an approval
 /// (a write may have landed even when Tailscale's answer did not). `None`
-/// for a request never decided.
+/// for a request never decided, and for a request to extend a grant,
+/// which never writes the tailnet itself.
 pub fn could_last_until(req: &AccessRequest) -> Option<DateTime<Utc>> {
+    if req.is_extension() {
+        return None;
+    }
     req.expires_at
         .or_else(|| req.decided_at.map(|d| req.expiry_from(d)))
 }
@@ -117,7 +124,11 @@ pub fn ended_by_expiry(req: &AccessRequest, now: DateTime<Utc>) -> bool {
 
 /// Does `req` need the attribute on its device at `now`? Active grants
 /// before their expiry, and approvals still being granted (not given up).
+/// Never a request to extend a grant: its grant carries the time.
 pub fn needs_access(req: &AccessRequest, now: DateTime<Utc>) -> bool {
+    if req.is_extension() {
+        return false;
+    }
     let live = match req.status {
         RequestStatus::Active => true,
         RequestStatus::Approved => req.failure_reason.is_none(),
@@ -212,6 +223,7 @@ mod tests {
             decided_at: Some(decided_at),
             expires_at: None,
             failure_reason: None,
+            extends: None,
         };
         if matches!(status, RequestStatus::Active | RequestStatus::Revoking) {
             r.expires_at = Some(r.expiry_from(decided_at));
@@ -233,6 +245,17 @@ mod tests {
         let expired = req(RequestStatus::Expired, 0, 8);
         assert_eq!(wanted(&[given_up, revoking, expired], at(10)), None);
         assert_eq!(wanted(&[short], at(61)), None, "its hour is over");
+    }
+
+    #[test]
+    fn a_request_to_extend_a_grant_never_needs_access_itself() {
+        let grant = req(RequestStatus::Active, 0, 1);
+        let mut extension = req(RequestStatus::Approved, 10, 8);
+        extension.extends = Some(grant.id);
+        assert!(!needs_access(&extension, at(20)));
+        assert_eq!(could_last_until(&extension), None);
+        let w = wanted(&[grant.clone(), extension], at(20)).unwrap();
+        assert_eq!((w.expiry, w.for_request), (at(60), grant.id));
     }
 
     #[test]

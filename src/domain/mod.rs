@@ -23,6 +23,7 @@ macro_rules! string_newtype_impls {
 pub mod access;
 pub mod approval;
 pub mod attribute;
+pub mod extension;
 pub mod ids;
 pub mod policy;
 pub mod profile;

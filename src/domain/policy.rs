@@ -166,6 +166,7 @@ mod tests {
             devices,
             value: AttributeValue::default(),
             allow_guests: false,
+            extend_without_approval: None,
             approval: Default::default(),
         }
     }

@@ -203,6 +203,10 @@ pub struct Profile {
     /// Restricted and ultra-restricted (guest) Slack users may request it.
     pub allow_guests: bool,
     pub approval: ApprovalPolicy,
+    /// Extra time an active grant may get in all without a new approval
+    /// (`extend_without_approval`); `None`: every extension needs one.
+    #[serde(with = "humantime_serde_compat::option")]
+    pub extend_without_approval: Option<Duration>,
 }
 
 impl Profile {
@@ -251,6 +255,20 @@ mod humantime_serde_compat {
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::format_duration(*d))
     }
+
+    pub mod option {
+        use std::time::Duration;
+
+        pub fn serialize<S: serde::Serializer>(
+            d: &Option<Duration>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -270,6 +288,7 @@ mod tests {
             value: AttributeValue::default(),
             allow_guests: false,
             approval: ApprovalPolicy::default(),
+            extend_without_approval: None,
         }
     }
 

@@ -12,8 +12,10 @@ use super::{AttributeKey, AttributeValue, NodeId, Reason, RequestId, SlackUserId
 ///
 /// `pending → approved → active → expired | revoking → revoked`,
 /// `pending → denied | cancelled | timed_out`, `approved → failed | cancelled`,
-/// `active → revoked` (the attribute was removed outside accessbot) and
-/// `active → failed` (the device is gone). A status that speaks of the
+/// `active → revoked` (the attribute was removed outside accessbot),
+/// `active → failed` (the device is gone) and, for a request to extend
+/// a grant (see [`AccessRequest::extends`]), `approved → extended` (the
+/// extra time was added to the grant; the request itself never grants). A status that speaks of the
 /// tailnet (`active`, `expired`, `revoked`, `failed`) is only reached once
 /// the tailnet has been seen to match it; `revoking` is the time between a
 /// Revoke and Tailscale's confirmation.
@@ -30,10 +32,12 @@ pub enum RequestStatus {
     Cancelled,
     TimedOut,
     Failed,
+    /// An extension request whose time was added to its grant.
+    Extended,
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 10] = [
+    pub const ALL: [RequestStatus; 11] = [
         Self::Pending,
         Self::Approved,
         Self::Active,
@@ -44,6 +48,7 @@ impl RequestStatus {
         Self::Cancelled,
         Self::TimedOut,
         Self::Failed,
+        Self::Extended,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -58,6 +63,7 @@ impl RequestStatus {
             Self::Cancelled => "cancelled",
             Self::TimedOut => "timed_out",
             Self::Failed => "failed",
+            Self::Extended => "extended",
         }
     }
 
@@ -87,6 +93,7 @@ impl RequestStatus {
                 | Self::Cancelled
                 | Self::TimedOut
                 | Self::Failed
+                | Self::Extended
         )
     }
 
@@ -96,7 +103,7 @@ impl RequestStatus {
         matches!(
             (self, to),
             (Pending, Approved | Denied | Cancelled | TimedOut)
-                | (Approved, Active | Failed | Cancelled)
+                | (Approved, Active | Failed | Cancelled | Extended)
                 | (Active, Expired | Revoking | Revoked | Failed)
                 | (Revoking, Revoked)
         )
@@ -163,9 +170,18 @@ pub struct AccessRequest {
     pub decided_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub failure_reason: Option<String>,
+    /// The grant this request asks to extend: its duration is the extra
+    /// time. Such a request never puts anything on the tailnet itself;
+    /// once approved, its time is added to the grant (`extended`).
+    pub extends: Option<RequestId>,
 }
 
 impl AccessRequest {
+    /// Is this a request to extend a grant (not a grant of its own)?
+    pub fn is_extension(&self) -> bool {
+        self.extends.is_some()
+    }
+
     /// When access ends if approved at `decided_at`, in whole seconds: the
     /// precision Tailscale keeps, so the stored expiry and the attribute's
     /// are the same instant.
@@ -189,6 +205,7 @@ mod tests {
         (Approved, Active),
         (Approved, Failed),
         (Approved, Cancelled),
+        (Approved, Extended),
         (Active, Expired),
         (Active, Revoking),
         (Active, Revoked),
@@ -251,6 +268,7 @@ mod tests {
             decided_at: None,
             expires_at: None,
             failure_reason: None,
+            extends: None,
         };
         assert_eq!(
             req.expiry_from(decided).to_rfc3339(),

@@ -20,12 +20,31 @@ fn submission(view: &ViewPayload) -> Submission {
     }))
 }
 
+/// How a form names its questions: the block asking each, and its label.
+pub(super) struct Questions<F> {
+    pub block: fn(F) -> &'static str,
+    pub label: fn(F) -> &'static str,
+}
+
+const REQUEST_FORM: Questions<Field> = Questions {
+    block: ids::of,
+    label: ids::question,
+};
+
+fn errors(view: &ViewPayload, problems: &FieldErrors) -> Ack {
+    errors_in(view, problems, &REQUEST_FORM)
+}
+
 /// The problems, next to the questions they are about. Slack refuses
 /// errors keyed to anything but an input block of the submitted view, so a
 /// problem with a question the view did not ask (the approvers were still
 /// being looked up) goes on the reason, or another question it did ask,
 /// saying which question it is about.
-fn errors(view: &ViewPayload, errors: &FieldErrors) -> Ack {
+pub(super) fn errors_in<F: Copy + Ord>(
+    view: &ViewPayload,
+    errors: &BTreeMap<F, String>,
+    questions: &Questions<F>,
+) -> Ack {
     let asked: Vec<&str> = view.input_blocks().collect();
     let elsewhere = asked
         .iter()
@@ -35,7 +54,7 @@ fn errors(view: &ViewPayload, errors: &FieldErrors) -> Ack {
     // Each question's own problem first, then those moved onto it.
     let (own, moved): (Vec<_>, Vec<_>) = errors
         .iter()
-        .partition(|(field, _)| asked.contains(&ids::of(**field)));
+        .partition(|(field, _)| asked.contains(&(questions.block)(**field)));
     let mut by_block: BTreeMap<String, String> = BTreeMap::new();
     let mut put = |block: &str, text: String| {
         by_block
@@ -47,7 +66,7 @@ fn errors(view: &ViewPayload, errors: &FieldErrors) -> Ack {
             .or_insert(text);
     };
     for (field, text) in own {
-        put(ids::of(*field), text.clone());
+        put((questions.block)(*field), text.clone());
     }
     for (field, text) in moved {
         let Some(other) = elsewhere else {
@@ -56,7 +75,7 @@ fn errors(view: &ViewPayload, errors: &FieldErrors) -> Ack {
             let view = problem_view(&all.join("\n"));
             return Ack::Json(json!({ "response_action": "update", "view": view }));
         };
-        put(other, format!("{} {text}", ids::question(*field)));
+        put(other, format!("{} {text}", (questions.label)(*field)));
     }
     Ack::Json(json!({ "response_action": "errors", "errors": by_block }))
 }

@@ -18,6 +18,7 @@ use crate::flow::decide::{self, Choices, Decision, Outcome};
 use crate::flow::form::{self, ShownView};
 use crate::flow::review;
 use crate::slack::messages::{actions, blocks as message_blocks};
+use crate::slack::views::extend as extend_view;
 use crate::slack::views::home::OPEN_FORM;
 use crate::slack::views::{form::ids, form::CALLBACK_ID, SHORTCUT_CALLBACK_ID};
 use crate::state::AppState;
@@ -85,6 +86,9 @@ async fn dispatch(state: AppState, p: Interaction) -> Ack {
             Some(view) if view.callback_id.as_deref() == Some(CALLBACK_ID) => {
                 forms::submit(&state, &user, view).await
             }
+            Some(view) if view.callback_id.as_deref() == Some(extend_view::CALLBACK_ID) => {
+                super::extend::submit(&state, &user, view).await
+            }
             _ => Ack::Empty,
         },
         "block_suggestion" => forms::device_options(&state, &user, &p).await,
@@ -144,6 +148,7 @@ async fn block_actions(state: AppState, user: SlackUserId, p: Interaction) -> Ac
         actions::DENY,
         actions::CANCEL,
         actions::REVOKE,
+        actions::EXTEND,
     ];
     if acts.contains(&action.action_id.as_str()) {
         match clicks::settled(&state, id, &action.action_id, &user).await {
@@ -167,6 +172,16 @@ async fn block_actions(state: AppState, user: SlackUserId, p: Interaction) -> Ac
         actions::ACKNOWLEDGE => review::acknowledge(&state, id, &user).await,
         actions::CANCEL => decide::cancel(&state, id, &user).await,
         actions::REVOKE => decide::revoke(&state, id, &user).await,
+        actions::EXTEND => {
+            return match super::extend::click(&state, &user, id, p.trigger_id.clone()).await {
+                Ok(Ok(())) => Ack::Empty,
+                Ok(Err(why)) => {
+                    note(&why);
+                    Ack::Empty
+                }
+                Err(ack) => ack,
+            };
+        }
         actions::REQUEST_AGAIN => {
             let Some(trigger) = p.trigger_id.clone() else {
                 return Ack::BadRequest("missing trigger_id");

@@ -4,6 +4,7 @@
 //! and answer within Slack's 3 seconds.
 
 pub mod ack;
+pub mod extend;
 pub mod forms;
 pub mod handlers;
 pub mod payload;

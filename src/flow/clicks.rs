@@ -99,6 +99,8 @@ pub async fn settled(
             req.status.is_terminal()
                 && (&req.requester == clicker || req.decided_by.as_ref() == Some(clicker))
         }
+        // Only the requester extends; `extend::form` tells anyone else.
+        actions::EXTEND => req.status.is_terminal() && &req.requester == clicker,
         _ => false,
     };
     if !moved_on {

@@ -181,7 +181,8 @@ async fn converge_within(
     result
 }
 
-/// The requests on the pair that may need, or may have left, its attribute.
+/// The requests on the pair that may need, or may have left, its attribute
+/// (never a request to extend a grant: the grant carries its time).
 async fn live_requests(state: &AppState, pair: &Pair) -> Result<Vec<AccessRequest>, StoreError> {
     let on_device = state
         .store
@@ -191,7 +192,10 @@ async fn live_requests(state: &AppState, pair: &Pair) -> Result<Vec<AccessReques
             ..Default::default()
         })
         .await?;
-    Ok(on_device.into_iter().filter(|r| pair.covers(r)).collect())
+    Ok(on_device
+        .into_iter()
+        .filter(|r| pair.covers(r) && !r.is_extension())
+        .collect())
 }
 
 /// What the device carries for the pair's key (Tailscale's keys are

@@ -175,7 +175,8 @@ pub async fn cancel(
         now,
     )
     .job(NewJob::notify(id, NotifyEvent::Cancelled, now));
-    if req.status == RequestStatus::Approved {
+    // A request to extend a grant never wrote anything to take back.
+    if req.status == RequestStatus::Approved && !req.is_extension() {
         t = t.job(NewJob::now(id, JobKind::Converge, now));
     }
     let outcome = apply(state, req, t).await?;

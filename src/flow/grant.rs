@@ -20,10 +20,15 @@ use crate::store::{Actor, NewJob, NotifyEvent, StoreError, Transition};
 pub const REVOKE_PATIENCE: i32 = 4;
 
 /// approved → active: converge the pair, which sets the attribute and then
-/// activates. When Tailscale refuses, or keeps failing past the retries,
+/// activates (a request to extend a grant adds its time to that grant
+/// instead, see [`super::extend::apply`]). When Tailscale refuses, or keeps failing past the retries,
 /// the grant is given up: the request fails once the device is seen
 /// without the attribute (a write that timed out may have landed).
 pub async fn run_grant(state: &AppState, req: AccessRequest, run: JobRun) -> Result<(), JobError> {
+    if req.is_extension() {
+        // Never a grant of its own: its time goes to the grant it extends.
+        return super::extend::apply::run(state, req, run).await;
+    }
     if req.status != RequestStatus::Approved {
         return Ok(()); // done by an earlier run, or cancelled
     }

@@ -81,7 +81,9 @@ pub async fn build(state: &AppState, user: &SlackUserId) -> Result<SlackView, St
             state,
             own(
                 user,
-                &[Expired, Revoked, Denied, Cancelled, TimedOut, Failed],
+                &[
+                    Expired, Revoked, Denied, Cancelled, TimedOut, Failed, Extended,
+                ],
             ),
         )
         .await?,

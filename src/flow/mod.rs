@@ -8,6 +8,7 @@ pub mod clicks;
 pub mod converge;
 pub mod decide;
 pub mod devices;
+pub mod extend;
 pub mod form;
 pub mod grant;
 pub mod home;

@@ -210,18 +210,7 @@ pub async fn validate(
     match (profile, device, duration, reason, plan) {
         (Some(p), Some(d), Some(duration), Some(reason), Some(plan)) if errors.is_empty() => {
             let now = state.now();
-            let (status, approver, decided_by, decided_at) = match &plan {
-                ApprovalPlan::Ask(a) => (RequestStatus::Pending, Some(a.clone()), None, None),
-                ApprovalPlan::AskApprovers => (RequestStatus::Pending, None, None, None),
-                ApprovalPlan::SelfApproved | ApprovalPlan::BreakGlass => (
-                    RequestStatus::Approved,
-                    None,
-                    Some(requester.clone()),
-                    Some(now),
-                ),
-                // Nobody clicked: accessbot decided, by the profile's rule.
-                ApprovalPlan::AutoApproved => (RequestStatus::Approved, None, None, Some(now)),
-            };
+            let (status, approver, decided_by, decided_at) = stored_as(&plan, requester, now);
             let email_copy = email.clone();
             Ok(Accepted {
                 request: AccessRequest {
@@ -242,6 +231,7 @@ pub async fn validate(
                     decided_at,
                     expires_at: None,
                     failure_reason: None,
+                    extends: None,
                 },
                 plan,
             })
@@ -251,11 +241,37 @@ pub async fn validate(
 }
 
 const DEVICE_NOT_FOUND: &str = "That device was not found in the tailnet.";
-const NOBODY_TO_ASK: &str = "Nobody who can approve this access was found in Slack. Ask the accessbot admins to check the profile's approvers.";
+/// How a request is stored under `plan`: its status, the approver it
+/// names, and who decided when, if it is approved as it is stored.
+pub(super) fn stored_as(
+    plan: &ApprovalPlan,
+    requester: &SlackUserId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (
+    RequestStatus,
+    Option<SlackUserId>,
+    Option<SlackUserId>,
+    Option<chrono::DateTime<chrono::Utc>>,
+) {
+    match plan {
+        ApprovalPlan::Ask(a) => (RequestStatus::Pending, Some(a.clone()), None, None),
+        ApprovalPlan::AskApprovers => (RequestStatus::Pending, None, None, None),
+        ApprovalPlan::SelfApproved | ApprovalPlan::BreakGlass => (
+            RequestStatus::Approved,
+            None,
+            Some(requester.clone()),
+            Some(now),
+        ),
+        // Nobody clicked: accessbot decided, by the profile's rule.
+        ApprovalPlan::AutoApproved => (RequestStatus::Approved, None, None, Some(now)),
+    }
+}
+
+pub(super) const NOBODY_TO_ASK: &str = "Nobody who can approve this access was found in Slack. Ask the accessbot admins to check the profile's approvers.";
 
 /// Is the requester on the profile's `auto_approve` list? Not when Slack
 /// cannot say in time: the request then goes to the approvers.
-async fn auto_approved(
+pub(super) async fn auto_approved(
     state: &AppState,
     profile: Option<&Profile>,
     requester: &SlackUserId,
@@ -274,7 +290,7 @@ async fn auto_approved(
 }
 
 /// Every approver is asked by DM, but there is nobody to send one to.
-fn nobody_to_ask(
+pub(super) fn nobody_to_ask(
     profile: &Profile,
     named: &[(SlackUserId, String)],
     requester: &SlackUserId,

@@ -67,6 +67,15 @@ pub fn revoke_done(ctx: &MessageContext<'_>) -> SlackMessageContent {
     ))
 }
 
+/// Told to the requester each time their grant gets more time.
+pub fn extended(ctx: &MessageContext<'_>) -> SlackMessageContent {
+    notice(format!(
+        ":heavy_plus_sign: Your access to {} now lasts until {}.",
+        what(ctx),
+        until(ctx.req)
+    ))
+}
+
 /// Told to the requester when their approver cannot be sent the request.
 pub fn approver_unreachable(approver: &SlackUserId, e: &SlackApiError) -> SlackMessageContent {
     notice(format!(

@@ -17,7 +17,7 @@ macro_rules! request_columns {
     () => {
         "id, requester, requester_email, attribute, value, device, duration_secs, approver, \
          reason, status, created_at, updated_at, decided_by, decided_at, expires_at, failure_reason, \
-         decided_by_email"
+         decided_by_email, extends"
     };
 }
 pub(super) use request_columns;

@@ -39,6 +39,9 @@ pub enum NotifyEvent {
     /// A break-glass grant's `review_within` passed: remind its approvers
     /// unless someone acknowledged it.
     ReviewDue,
+    /// A grant was extended (its messages say the new time; its requester
+    /// is told), or a request to extend one was applied.
+    Extended,
 }
 
 impl NotifyEvent {
@@ -60,6 +63,7 @@ impl NotifyEvent {
             Self::ApprovalAdded => "approval_added",
             Self::Acknowledged => "acknowledged",
             Self::ReviewDue => "review_due",
+            Self::Extended => "extended",
         }
     }
 
@@ -76,6 +80,7 @@ impl NotifyEvent {
             RequestStatus::Cancelled => Self::Cancelled,
             RequestStatus::TimedOut => Self::TimedOut,
             RequestStatus::Failed => Self::Failed,
+            RequestStatus::Extended => Self::Extended,
         }
     }
 }

@@ -28,6 +28,7 @@ mod approvals;
 mod codec;
 pub mod connect;
 pub mod dialect;
+mod extend;
 mod job;
 mod jobs;
 mod locks;
@@ -39,6 +40,7 @@ pub mod sqlite;
 mod submissions;
 mod vote;
 pub use connect::{connect, missing_sqlite_file};
+pub use extend::Extension;
 pub use job::{Job, JobKind, JobStats, NewJob, NotifyEvent};
 pub use messages::{MessageKind, MessageRef};
 pub use vote::{RecordedApproval, Vote, VoteOutcome};
@@ -180,6 +182,8 @@ pub struct RequestFilter {
     pub expires_before: Option<DateTime<Utc>>,
     /// Only requests created at or before this time.
     pub created_before: Option<DateTime<Utc>>,
+    /// Only requests to extend this grant.
+    pub extends: Option<RequestId>,
     pub limit: Option<u32>,
 }
 
@@ -196,6 +200,10 @@ pub enum StoreError {
     NotFound(RequestId),
     #[error(transparent)]
     InvalidTransition(#[from] crate::domain::InvalidTransition),
+    /// An active grant's expiry is no longer the one an extension was
+    /// computed from (another extension got there first).
+    #[error("the expiry of request {0} changed meanwhile")]
+    ExpiryChanged(RequestId),
     #[error("request {0} already exists")]
     Duplicate(RequestId),
     #[error("stored data is corrupt: {0}")]
@@ -253,6 +261,16 @@ pub trait Store: Send + Sync + 'static {
     /// unknown one [`StoreError::NotFound`]. `from → to` outside the state
     /// machine is [`StoreError::InvalidTransition`], checked first.
     async fn transition(&self, t: Transition) -> Result<AccessRequest, StoreError>;
+
+    /// Extend an active grant: compare-and-set on its status (`active`)
+    /// and expiry (`expected_until`), which becomes `new_until`; appends
+    /// the grant's `extended` audit event, finishes the extension request
+    /// (`approved → extended`) if there is one, and enqueues the jobs, in
+    /// one transaction. A grant no longer active is [`StoreError::Conflict`]
+    /// (so is an extension request no longer approved, with its ID); one
+    /// whose expiry moved is [`StoreError::ExpiryChanged`]. Returns the
+    /// grant as extended.
+    async fn extend_grant(&self, ext: &Extension) -> Result<AccessRequest, StoreError>;
 
     /// Record that granting an `approved` request was given up (`reason`),
     /// with an audit event `grant_given_up`; the request stays `approved`

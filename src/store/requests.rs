@@ -64,6 +64,10 @@ where
             expires_at: D::read_opt_time(row.try_get("expires_at")?)?,
             failure_reason: row.try_get("failure_reason")?,
             decided_by_email: row.try_get("decided_by_email")?,
+            extends: row
+                .try_get::<Option<D::Id>, _>("extends")?
+                .map(D::read_id)
+                .transpose()?,
         })
     }
 
@@ -123,6 +127,9 @@ where
             if let Some(text) = text {
                 qb.push(condition).push_bind(text.to_owned());
             }
+        }
+        if let Some(grant) = f.extends {
+            qb.push(" AND extends = ").push_bind(D::id(grant));
         }
         if !f.statuses.is_empty() {
             qb.push(" AND status IN (");

@@ -19,7 +19,7 @@ use super::dialect::{Arguments, BindNullable, Connection, Dialect, Row, Value};
 use super::jobs::JobStatements;
 use super::requests::NewAudit;
 use super::{
-    Actor, Approval, AuditEvent, Job, JobStats, MessageRef, NewJob, NotificationJobs,
+    Actor, Approval, AuditEvent, Extension, Job, JobStats, MessageRef, NewJob, NotificationJobs,
     RecordedApproval, RequestFilter, Store, StoreError, Submitted, Transition, Vote, VoteOutcome,
 };
 use crate::domain::{AccessRequest, RequestId};
@@ -182,6 +182,10 @@ where
         }
         tx.commit().await?;
         Ok(req)
+    }
+
+    async fn extend_grant(&self, ext: &Extension) -> Result<AccessRequest, StoreError> {
+        Self::apply_extension(&self.pool, ext).await
     }
 
     async fn give_up_grant(

@@ -35,7 +35,7 @@ where
             "INSERT INTO requests (",
             request_columns!(),
             ", node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-             $15, $16, $17, $18)"
+             $15, $16, $17, $18, $19)"
         ))
         .bind(D::id(req.id))
         .bind(req.requester.as_str().to_owned())
@@ -54,6 +54,7 @@ where
         .bind_nullable(req.expires_at.map(D::time))
         .bind_nullable(clean_opt(req.failure_reason.as_deref()))
         .bind_nullable(clean_opt(req.decided_by_email.as_deref()))
+        .bind_nullable(req.extends.map(D::id))
         .bind(req.device.node_id.as_str().to_owned())
         .execute(&mut *tx)
         .await;

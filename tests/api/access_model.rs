@@ -96,6 +96,7 @@ async fn self_granted(app: &TestApp, device: &str, hours: u64) -> RequestId {
         decided_at: Some(now),
         expires_at: None,
         failure_reason: None,
+        extends: None,
     };
     let approval = Approval {
         actor: Actor::User(user(ALICE)),

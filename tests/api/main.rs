@@ -31,6 +31,7 @@ mod access_truth;
 mod approval_policies;
 mod break_glass;
 mod clicks;
+mod extend;
 mod home;
 mod http;
 mod lifecycle;

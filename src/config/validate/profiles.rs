@@ -104,6 +104,8 @@ fn profile(p: &mut Problems, keys: ProfileKeys, rp: RawProfile) -> Option<Profil
         "must be one of \"own\", \"own_and_tagged\", \"any\"",
     );
     let value = value(p, keys, rp.value);
+    let extend_without_approval =
+        extend_without_approval(p, keys, &rp.extend_without_approval, max_duration);
     let approval = super::approval::policy(
         p,
         keys,
@@ -136,7 +138,32 @@ fn profile(p: &mut Problems, keys: ProfileKeys, rp: RawProfile) -> Option<Profil
         value,
         allow_guests,
         approval,
+        extend_without_approval,
     })
+}
+
+/// Extra time a grant may get without a new approval: at least a minute,
+/// and no more than `max_duration` (the most a grant can ever last
+/// without one).
+fn extend_without_approval(
+    p: &mut Problems,
+    keys: ProfileKeys,
+    raw: &Option<String>,
+    max_duration: std::time::Duration,
+) -> Option<std::time::Duration> {
+    let key = keys.key("extend_without_approval");
+    let extra = p.duration_in_range(&key, raw.as_deref()?, MIN_MAX_DURATION, MAX_MAX_DURATION)?;
+    if extra > max_duration {
+        p.push(
+            &key,
+            raw.as_deref(),
+            format!(
+                "is more than max_duration ({}): a grant never lasts longer than that without a new approval",
+                crate::domain::profile::format_duration(max_duration)
+            ),
+        );
+    }
+    Some(extra)
 }
 
 fn attribute(p: &mut Problems, keys: ProfileKeys, raw: &Option<String>) -> Option<AttributeKey> {
@@ -183,4 +210,43 @@ fn value(p: &mut Problems, keys: ProfileKeys, raw: Option<toml::Value>) -> Attri
     parsed
         .map_err(|e| p.push(&keys.key("value"), Some(&raw.to_string()), e))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::Config;
+
+    const NO_ENV: [(&str, &str); 0] = [];
+
+    fn config(extra: &str) -> Result<Config, Vec<String>> {
+        let toml =
+            format!("[[profiles]]\nattribute = \"custom:prod\"\nmax_duration = \"8h\"\n{extra}\n");
+        Config::from_toml(&toml, &NO_ENV).map_err(|e| e.problems())
+    }
+
+    #[test]
+    fn extend_without_approval_is_a_duration_up_to_max_duration() {
+        let absent = config("").unwrap();
+        assert_eq!(absent.profiles[0].extend_without_approval, None);
+        let set = config("extend_without_approval = \"1h\"").unwrap();
+        assert_eq!(
+            set.profiles[0].extend_without_approval,
+            Some(Duration::from_secs(3600))
+        );
+        for (raw, rule) in [
+            ("9h", "is more than max_duration (8h)"),
+            ("30s", "must be between"),
+            ("soon", "not a duration"),
+        ] {
+            let problems = config(&format!("extend_without_approval = \"{raw}\"")).unwrap_err();
+            assert_eq!(problems.len(), 1, "{problems:#?}");
+            assert!(
+                problems[0].starts_with(&format!("profiles[0].extend_without_approval \"{raw}\"")),
+                "{problems:#?}"
+            );
+            assert!(problems[0].contains(rule), "{problems:#?}");
+        }
+    }
 }

@@ -17,6 +17,7 @@ fn profile(mode: ApprovalMode, required: u32, can_self: bool, confirm: bool) -> 
         devices: DevicePolicy::Own,
         value: AttributeValue::default(),
         allow_guests: false,
+        extend_without_approval: None,
         approval: ApprovalPolicy {
             mode,
             required,

@@ -8,8 +8,46 @@ use std::time::Duration;
 use crate::domain::approval::approvable_durations;
 use crate::domain::profile::DEFAULT_REVIEW_WITHIN;
 use crate::domain::{AccessRequest, Profile, RequestStatus, SlackUserId};
-use crate::slack::messages::{ApprovalView, Closer, Review, Via};
+use crate::slack::messages::{Added, AddedHow, ApprovalView, Closer, Review, Via};
 use crate::store::{Actor, AuditEvent};
+
+/// The audit action of time added to a grant (on the grant, and on the
+/// request to extend it that was applied).
+pub const EXTENDED: &str = "extended";
+
+/// Time added to a grant, oldest first, from its `extended` events.
+pub fn added(trail: &[AuditEvent]) -> Vec<Added> {
+    trail
+        .iter()
+        .filter(|e| e.action == EXTENDED)
+        .map(|e| {
+            let detail = &e.detail;
+            let extra = detail.get("extra_seconds").and_then(|v| v.as_u64());
+            let how = match detail.get("without_approval").and_then(|v| v.as_bool()) {
+                Some(true) => AddedHow::WithoutApproval,
+                _ => AddedHow::Approved(
+                    detail
+                        .get("approved_by")
+                        .and_then(|v| v.as_str())
+                        .and_then(|u| SlackUserId::parse(u).ok()),
+                ),
+            };
+            Added {
+                extra: Duration::from_secs(extra.unwrap_or_default()),
+                how,
+            }
+        })
+        .collect()
+}
+
+/// The extra time a grant got without a new approval, in all.
+pub fn added_without_approval(trail: &[AuditEvent]) -> Duration {
+    added(trail)
+        .into_iter()
+        .filter(|a| a.how == AddedHow::WithoutApproval)
+        .map(|a| a.extra)
+        .sum()
+}
 
 /// Audit actions of the break-glass review.
 pub const ACKNOWLEDGED: &str = "acknowledged";

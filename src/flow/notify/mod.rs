@@ -17,7 +17,7 @@ use slack_morphism::prelude::SlackMessageContent;
 use super::jobs::{JobError, JobRun};
 use crate::domain::AccessRequest;
 use crate::slack::api::SlackApiError;
-use crate::slack::messages::MessageContext;
+use crate::slack::messages::{GrantNow, MessageContext};
 use crate::state::AppState;
 use crate::store::{Actor, AuditEvent, MessageKind, MessageRef, NotifyEvent, StoreError};
 use facts::Facts;
@@ -145,6 +145,18 @@ async fn ping_once(
     }
 }
 
+/// For a request to extend a grant: the grant as it stands now.
+async fn grant_now(state: &AppState, req: &AccessRequest) -> Result<Option<GrantNow>, StoreError> {
+    let Some(id) = req.extends else {
+        return Ok(None);
+    };
+    let grant = state.store.get_request(id).await?;
+    Ok(Some(GrantNow {
+        status: grant.as_ref().map_or(req.status, |g| g.status),
+        until: grant.and_then(|g| g.expires_at),
+    }))
+}
+
 pub async fn run_notify(
     state: &AppState,
     req: AccessRequest,
@@ -170,6 +182,11 @@ pub async fn run_notify(
     let approved_by = approvals.into_iter().map(|a| a.approver).collect();
     let facts = Facts::read(&req, &trail, approved_by, profile);
     let name = super::profile_name(state, &req);
+    let grant = grant_now(state, &req).await?;
+    let added = match req.is_extension() {
+        true => Vec::new(),
+        false => facts::added(&trail),
+    };
     let ctx = MessageContext {
         req: &req,
         profile_name: &name,
@@ -177,6 +194,8 @@ pub async fn run_notify(
         pending_timeout: state.config.requests.pending_timeout,
         revoke_failure: trouble.as_deref(),
         approval: facts.view(),
+        grant,
+        added: &added,
     };
     let job = NotifyJob {
         req: &req,

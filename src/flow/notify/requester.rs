@@ -2,6 +2,7 @@
 //! ping) on each outcome, and the previous one edited so no stale button
 //! stays clickable.
 
+use super::facts::EXTENDED;
 use super::{already_notified, post_and_remember, record_notified, update, Failures, NotifyJob};
 use crate::domain::RequestStatus;
 use crate::slack::messages::{requester_message, MessageContext};
@@ -53,5 +54,34 @@ pub(super) async fn sync(
         let posted = post_and_remember(state, req, dm, None, to, requester_message(ctx)).await?;
         failures.check("requester DM", req, posted);
     }
+    if extension_untold(job) {
+        match state.slack.post_message(to, notices::extended(ctx)).await {
+            Ok(_) => record_notified(state, req, event, "requester").await?,
+            Err(e) => failures.note("extension notice", req, e),
+        }
+    }
     Ok(())
+}
+
+/// After time was added to a grant that is still active: is there an
+/// extension its requester was not told about yet? One notice per
+/// extension, however often the job runs.
+fn extension_untold(job: &NotifyJob<'_>) -> bool {
+    let (req, trail) = (job.req, job.trail);
+    if job.event != NotifyEvent::Extended
+        || req.is_extension()
+        || req.status != RequestStatus::Active
+    {
+        return false;
+    }
+    let count =
+        |hit: &dyn Fn(&crate::store::AuditEvent) -> bool| trail.iter().filter(|e| hit(e)).count();
+    let extended = count(&|e| e.action == EXTENDED);
+    let told = count(&|e| {
+        e.action == "notified"
+            && e.detail.get("event").and_then(|v| v.as_str())
+                == Some(NotifyEvent::Extended.as_str())
+            && e.detail.get("to").and_then(|v| v.as_str()) == Some("requester")
+    });
+    told < extended
 }

@@ -6,8 +6,8 @@
 use slack_morphism::prelude::*;
 
 use super::{
-    actions, blocks as block_ids, buttons, closer, content, decider, deny_reason, details, mention,
-    people, revoke_trouble, shortened, until, what, MessageContext,
+    actions, added, blocks as block_ids, buttons, closer, content, decider, deny_reason, details,
+    mention, people, revoke_trouble, shortened, until, what, MessageContext,
 };
 use crate::domain::approval::MAX_DENY_REASON_LEN;
 use crate::domain::profile::format_duration;
@@ -72,16 +72,17 @@ pub fn controls(ctx: &MessageContext<'_>) -> Vec<SlackBlock> {
 pub fn approver_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
     let r = ctx.req;
     let id = r.id.to_string();
-    let mut blocks = vec![
-        section(format!(
-            "{} requests access to {}",
-            mention(&r.requester),
-            what(ctx)
-        )),
-        details(ctx),
-    ];
+    let headline = match ctx.grant {
+        Some(grant) => super::extension::asks(ctx, grant),
+        None => format!("{} requests access to {}", mention(&r.requester), what(ctx)),
+    };
+    let mut blocks = vec![section(headline), details(ctx)];
     let by = || format!("{}{}", decider(ctx), shortened(ctx));
     let outcome = match r.status {
+        // A request to extend a grant: how it ended (it never grants).
+        status if ctx.grant.is_some() && status != RequestStatus::Pending => {
+            Some(super::extension::outcome(ctx))
+        }
         RequestStatus::Pending => {
             if let Some(text) = progress(ctx) {
                 blocks.push(context(text));
@@ -110,6 +111,7 @@ pub fn approver_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
                 by(),
                 until(r)
             )));
+            blocks.extend(added(ctx).map(context));
             blocks.push(buttons(vec![button("Revoke", actions::REVOKE, &id)]));
             None
         }
@@ -145,16 +147,17 @@ pub fn approver_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
             by(),
             closer(ctx)
         )),
+        RequestStatus::Extended => Some(super::extension::outcome(ctx)),
     };
     if let Some(text) = outcome {
         blocks.push(context(text));
     }
+    let kind = match ctx.grant {
+        Some(_) => "Request to extend access",
+        None => "Access request",
+    };
     content(
-        format!(
-            "Access request from {}: {}",
-            mention(&r.requester),
-            r.status
-        ),
+        format!("{kind} from {}: {}", mention(&r.requester), r.status),
         blocks,
     )
 }

@@ -6,8 +6,8 @@
 use slack_morphism::prelude::*;
 
 use super::{
-    actions, buttons, closer, content, decider, mention, revoke_trouble, shortened, until, what,
-    MessageContext, Review, Via,
+    actions, added, buttons, closer, content, decider, mention, revoke_trouble, shortened, until,
+    what, MessageContext, Review, Via,
 };
 use crate::domain::profile::format_duration;
 use crate::domain::RequestStatus;
@@ -100,10 +100,14 @@ pub fn channel_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
             what(ctx)
         ),
     };
-    let mut blocks = vec![
-        section(text.clone()),
-        context(format!("Reason: {}", escape(&fit(r.reason.as_str(), 500)))),
-    ];
+    let mut blocks = vec![section(text.clone())];
+    if let Some(line) = added(ctx).filter(|_| r.status == RequestStatus::Active) {
+        blocks.push(context(line));
+    }
+    blocks.push(context(format!(
+        "Reason: {}",
+        escape(&fit(r.reason.as_str(), 500))
+    )));
     if let Some(state) = ctx.approval.review.as_ref().filter(|_| glass) {
         let (line, items) = review(ctx, state);
         blocks.push(context(line));

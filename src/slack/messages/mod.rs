@@ -5,6 +5,7 @@
 
 mod approver;
 mod channel;
+mod extension;
 mod requester;
 
 use std::time::Duration;
@@ -13,7 +14,7 @@ use slack_morphism::prelude::*;
 
 use super::blocks::{escape, fit, mrkdwn, slack_date};
 use crate::domain::profile::format_duration;
-use crate::domain::{AccessRequest, SlackUserId};
+use crate::domain::{AccessRequest, RequestStatus, SlackUserId};
 
 pub use approver::{approver_message, controls};
 pub use channel::channel_message;
@@ -26,6 +27,8 @@ pub mod actions {
     pub const CANCEL: &str = "cancel";
     pub const REVOKE: &str = "revoke";
     pub const REQUEST_AGAIN: &str = "request_again";
+    /// Opens the Extend form for an active grant (the requester's).
+    pub const EXTEND: &str = "extend";
     /// Break glass: an approver has reviewed the grant.
     pub const ACKNOWLEDGE: &str = "acknowledge";
     /// The duration select next to Approve: choosing only sets what
@@ -94,6 +97,28 @@ pub enum Closer {
     Tailnet,
 }
 
+/// For a request to extend a grant: that grant as it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantNow {
+    pub status: RequestStatus,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Time added to a grant, from its `extended` audit events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    pub extra: Duration,
+    pub how: AddedHow,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddedHow {
+    /// Within `extend_without_approval`.
+    WithoutApproval,
+    /// Approved (by this person; `None`: automatically).
+    Approved(Option<SlackUserId>),
+}
+
 /// What a message needs besides the request.
 pub struct MessageContext<'a> {
     pub req: &'a AccessRequest,
@@ -105,6 +130,10 @@ pub struct MessageContext<'a> {
     /// Why Tailscale has not removed access yet, when a revoke failed.
     pub revoke_failure: Option<&'a str>,
     pub approval: ApprovalView<'a>,
+    /// A request to extend a grant: the grant now.
+    pub grant: Option<GrantNow>,
+    /// A grant's extensions so far, oldest first.
+    pub added: &'a [Added],
 }
 
 pub(super) fn mention(u: &SlackUserId) -> String {
@@ -278,4 +307,27 @@ pub(super) fn what(ctx: &MessageContext<'_>) -> String {
         escape(ctx.profile_name),
         escape(&ctx.req.device.name)
     )
+}
+
+/// "Extended by 1h (no approval needed) and by 2h (approved by <@bob>)."
+/// for a grant that was extended.
+pub(super) fn added(ctx: &MessageContext<'_>) -> Option<String> {
+    let parts: Vec<String> = ctx
+        .added
+        .iter()
+        .map(|a| {
+            let how = match &a.how {
+                AddedHow::WithoutApproval => "no approval needed".to_owned(),
+                AddedHow::Approved(Some(u)) => format!("approved by {}", mention(u)),
+                AddedHow::Approved(None) => "approved automatically".to_owned(),
+            };
+            format!("by {} ({how})", format_duration(a.extra))
+        })
+        .collect();
+    let (last, rest) = parts.split_last()?;
+    let list = match rest {
+        [] => last.clone(),
+        _ => format!("{} and {last}", rest.join(", ")),
+    };
+    Some(format!(":heavy_plus_sign: Extended {list}."))
 }

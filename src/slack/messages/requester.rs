@@ -4,8 +4,8 @@
 use slack_morphism::prelude::*;
 
 use super::{
-    actions, buttons, closer, content, decider, deny_reason, mention, people, revoke_trouble,
-    until, what, MessageContext, Via,
+    actions, added, buttons, closer, content, decider, deny_reason, mention, people,
+    revoke_trouble, until, what, MessageContext, Via,
 };
 use crate::domain::profile::format_duration;
 use crate::domain::RequestStatus;
@@ -13,7 +13,7 @@ use crate::slack::blocks::{button, context, escape, fit, section};
 
 /// Who the request waits for: the chosen approver, the approvers (in the
 /// approval channel), and how many approvals it still needs.
-fn waiting_for(ctx: &MessageContext<'_>) -> String {
+pub(super) fn waiting_for(ctx: &MessageContext<'_>) -> String {
     let r = ctx.req;
     let needed = ctx.approval.required;
     let done = ctx.approval.approved_by;
@@ -52,6 +52,9 @@ fn approved(ctx: &MessageContext<'_>) -> String {
 
 /// The requester's DM for the request's current state.
 pub fn requester_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
+    if let Some(grant) = ctx.grant {
+        return super::extension::requester_message(ctx, grant);
+    }
     let r = ctx.req;
     let id = r.id.to_string();
     let again = || button("Request again", actions::REQUEST_AGAIN, &id);
@@ -99,7 +102,11 @@ pub fn requester_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
                 until(r),
                 approved(ctx)
             ),
-            vec![button("Revoke", actions::REVOKE, &id), again()],
+            vec![
+                button("Extend", actions::EXTEND, &id),
+                button("Revoke", actions::REVOKE, &id),
+                again(),
+            ],
         ),
         RequestStatus::Failed => (
             format!(
@@ -155,8 +162,13 @@ pub fn requester_message(ctx: &MessageContext<'_>) -> SlackMessageContent {
             ),
             vec![again()],
         ),
+        // Only a request to extend a grant ends so (rendered above).
+        RequestStatus::Extended => (format!("Your access to {} was extended.", what(ctx)), vec![]),
     };
     let mut blocks = vec![section(text.clone())];
+    if let Some(line) = added(ctx).filter(|_| r.status == RequestStatus::Active) {
+        blocks.push(context(line));
+    }
     blocks.push(context(format!(
         "Reason: {}",
         escape(&fit(r.reason.as_str(), 500))

@@ -2,6 +2,7 @@
 
 mod approval_note;
 pub mod devices;
+pub mod extend;
 pub mod form;
 pub mod home;
 

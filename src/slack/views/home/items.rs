@@ -11,10 +11,15 @@ use crate::domain::{AccessRequest, RequestStatus};
 use crate::slack::blocks::{button, context, escape, fit, mrkdwn, section, slack_date};
 use crate::slack::messages::{actions, buttons, mention, until};
 
-/// "*Production* on *alice-laptop*"
+/// "*Production* on *alice-laptop*"; for a request to extend a grant,
+/// "*Production* on *alice-laptop* (+2h)".
 fn what(i: &Item) -> String {
+    let extra = match i.req.is_extension() {
+        true => format!(" (+{})", format_duration(i.req.duration)),
+        false => String::new(),
+    };
     format!(
-        "*{}* on *{}*",
+        "*{}* on *{}*{extra}",
         escape(&i.profile_name),
         escape(&i.req.device.name)
     )
@@ -58,11 +63,13 @@ fn id(r: &AccessRequest) -> String {
 /// A request waiting for the reader's decision: the details and Approve / Deny.
 pub(super) fn waiting(i: &Item) -> Vec<SlackBlock> {
     let r = &i.req;
+    let asks = match r.is_extension() {
+        true => format!("asks to extend {}", what(i)),
+        false => format!("requests {} for *{}*", what(i), format_duration(r.duration)),
+    };
     let text = format!(
-        "{} requests {} for *{}*\n*Reason:* {}\nRequested {}",
+        "{} {asks}\n*Reason:* {}\nRequested {}",
         mention(&r.requester),
-        what(i),
-        format_duration(r.duration),
         escape(&fit(r.reason.as_str(), 300)),
         slack_date(r.created_at)
     );
@@ -88,7 +95,10 @@ pub(super) fn active(i: &Item, now: DateTime<Utc>) -> Vec<SlackBlock> {
                 time_left(r, now),
                 decider(r)
             )),
-            buttons(vec![button("Revoke", actions::REVOKE, &id(r))]),
+            buttons(vec![
+                button("Extend", actions::EXTEND, &id(r)),
+                button("Revoke", actions::REVOKE, &id(r)),
+            ]),
         ],
         RequestStatus::Revoking => vec![section(format!(
             ":hourglass_flowing_sand: {}\nRemoving access…",
@@ -105,9 +115,11 @@ pub(super) fn pending(i: &Item) -> Vec<SlackBlock> {
     let block = match (r.status, &r.failure_reason) {
         (RequestStatus::Pending, _) => with_button(
             format!(
-                ":hourglass_flowing_sand: {} for {}\nWaiting for {} · requested {}",
-                what(i),
-                format_duration(r.duration),
+                ":hourglass_flowing_sand: {}\nWaiting for {} · requested {}",
+                match r.is_extension() {
+                    true => format!("Extend {}", what(i)),
+                    false => format!("{} for {}", what(i), format_duration(r.duration)),
+                },
                 r.approver
                     .as_ref()
                     .map(mention)
@@ -116,6 +128,11 @@ pub(super) fn pending(i: &Item) -> Vec<SlackBlock> {
             ),
             cancel(),
         ),
+        (RequestStatus::Approved, None) if r.is_extension() => section(format!(
+            ":hourglass_flowing_sand: {}\nApproved by {}; extending access…",
+            what(i),
+            decider(r)
+        )),
         (RequestStatus::Approved, None) => with_button(
             format!(
                 ":hourglass_flowing_sand: {}\nApproved by {}; granting access…",
@@ -171,6 +188,10 @@ pub(super) fn history(i: &Item) -> Vec<SlackBlock> {
         ),
         RequestStatus::Denied => (":x:", format!("denied by {}", decider(r))),
         RequestStatus::Cancelled => (":no_entry_sign:", "cancelled".into()),
+        RequestStatus::Extended => (
+            ":heavy_plus_sign:",
+            format!("extended (approved by {})", decider(r)),
+        ),
         RequestStatus::TimedOut => (":hourglass:", "timed out".into()),
         RequestStatus::Failed => (
             ":warning:",

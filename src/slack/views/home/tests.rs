@@ -39,6 +39,7 @@ fn item(status: RequestStatus) -> Item {
             decided_at: Some(at(0)),
             expires_at: Some(at(3600)),
             failure_reason: None,
+            extends: None,
         },
         profile_name: "Production".into(),
     }
@@ -100,4 +101,32 @@ fn time_left_counts_whole_minutes_from_rendering() {
     home.active.total = 1;
     let text = serde_json::to_string(&blocks(&home_view(&home))).unwrap();
     assert!(text.contains("59m left"), "{text}");
+}
+
+#[test]
+fn a_request_to_extend_a_grant_says_so_wherever_it_is_listed() {
+    let extension = |status| {
+        let mut i = item(status);
+        i.req.extends = Some(RequestId::new());
+        i.req.reason = Reason::parse("longer").unwrap();
+        Section {
+            items: vec![i],
+            total: 1,
+        }
+    };
+    let home = HomeContent {
+        now: at(60),
+        pending: extension(RequestStatus::Pending),
+        waiting: extension(RequestStatus::Pending),
+        history: extension(RequestStatus::Extended),
+        ..Default::default()
+    };
+    let text = serde_json::to_string(&blocks(&home_view(&home))).unwrap();
+    for said in [
+        "Extend *Production* on *laptop* (+1h)",
+        "<@U0ALICE01> asks to extend *Production* on *laptop* (+1h)",
+        ":heavy_plus_sign: *Production* on *laptop* (+1h) · extended (approved by <@U0BOB0001>)",
+    ] {
+        assert!(text.contains(said), "{said}: {text}");
+    }
 }
